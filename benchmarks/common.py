@@ -1,0 +1,55 @@
+"""Helpers shared by the benchmark scripts: asset paths, corpus reading, result files."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+ASSETS = Path(os.environ.get("ZETT_ASSETS", REPO.parent / "shared" / "assets"))
+MODELS = Path(os.environ.get("ZETT_ASSETS_CACHE", Path.home() / ".cache" / "zett-assets"))
+SMOLLM2 = MODELS / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def require_assets() -> None:
+    if not (ASSETS / "corpus").exists():
+        raise SystemExit(f"assets not found at {ASSETS}; set ZETT_ASSETS")
+
+
+def ensure_smollm2() -> Path:
+    if not SMOLLM2.exists():
+        subprocess.run(["bash", str(ASSETS / "fetch_models.sh"), "smollm2"], check=True)
+    return SMOLLM2
+
+
+def corpus(lang: str, n: int, split: str = "valid") -> list[str]:
+    with open(ASSETS / "corpus" / f"{lang}.{split}.jsonl", encoding="utf-8") as fh:
+        return [json.loads(line)["text"] for line in fh][:n]
+
+
+def hardware() -> str:
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
+
+
+class Results:
+    """Rows appended to a JSON file as they are measured (a killed run keeps what it had)."""
+
+    def __init__(self, path: Path, meta: dict):
+        self.path = path
+        self.data = json.loads(path.read_text()) if path.exists() else {"meta": meta, "rows": []}
+
+    def has(self, **key) -> bool:
+        return any(all(r.get(k) == v for k, v in key.items()) for r in self.data["rows"])
+
+    def add(self, **row) -> None:
+        row["time"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        self.data["rows"].append(row)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data, indent=1))
+        os.replace(tmp, self.path)

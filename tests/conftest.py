@@ -1,0 +1,151 @@
+"""Fixtures: tokenizers of every family trained in-process, a 2-layer 32-wide Llama, the shared assets."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parent.parent
+ASSETS = Path(os.environ.get("ZETT_ASSETS", REPO.parent / "shared" / "assets"))
+REAL_TOKENIZERS = sorted(p.name for p in (ASSETS / "tokenizers").glob("*")) if ASSETS.exists() else []
+
+TRAIN_TEXT = [
+    "The quick brown fox jumps over the lazy dog. " * 3,
+    "Der schnelle braune Fuchs springt über den faulen Hund.",
+    "Le renard brun rapide saute par-dessus le chien paresseux, naïvement.",
+    "def add(a, b):\n    return a + b\n\nprint(add(1, 2))\n",
+    "日本語のテキストと中文文本，还有 emoji 🤖 and tabs\tand  spaces.",
+    "Быстрая коричневая лиса прыгает через ленивую собаку.",
+] * 20
+
+PROBE_TEXTS = [
+    "Hello world, this is a test.",
+    "  leading spaces and trailing  ",
+    "naïve café — “quotes” and 日本語 🤖👨‍👩‍👧",
+    "tabs\tand\nnewlines\r\n\n  indented code:\n\tx = 1",
+    "control \x00\x01\x1b\x7f bytes",
+    "",
+]
+
+
+def assets_or_skip() -> Path:
+    if not (ASSETS / "tokenizers").exists():
+        pytest.skip(f"shared assets not found at {ASSETS} (set ZETT_ASSETS)")
+    return ASSETS
+
+
+def corpus_texts(split: str = "valid", per_lang: int | None = None) -> list[str]:
+    texts = []
+    for path in sorted((assets_or_skip() / "corpus").glob(f"*.{split}.jsonl")):
+        with path.open(encoding="utf-8") as fh:
+            lines = fh.readlines()[:per_lang] if per_lang else fh.readlines()
+        texts += [json.loads(line)["text"] for line in lines]
+    return texts
+
+
+def _wrap(backend: Tokenizer, **specials) -> PreTrainedTokenizerFast:
+    return PreTrainedTokenizerFast(tokenizer_object=backend, **specials)
+
+
+def train_byte_bpe(vocab_size: int = 400) -> PreTrainedTokenizerFast:
+    backend = Tokenizer(models.BPE())
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    backend.train_from_iterator(TRAIN_TEXT, trainer)
+    return _wrap(backend, bos_token="<|im_start|>", eos_token="<|im_end|>", pad_token="<|endoftext|>")
+
+
+def train_spm_bpe(vocab_size: int = 400, byte_fallback: bool = True) -> PreTrainedTokenizerFast:
+    backend = Tokenizer(models.BPE(byte_fallback=byte_fallback, unk_token=None if byte_fallback else "<unk>",
+                                   fuse_unk=True))
+    backend.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first", split=False)
+    backend.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse(),
+                                         decoders.Strip(" ", 1, 0)])
+    specials = ["<unk>", "<s>", "</s>"] + ([f"<0x{b:02X}>" for b in range(256)] if byte_fallback else [])
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size + (256 if byte_fallback else 0), special_tokens=specials,
+                                  show_progress=False)
+    backend.train_from_iterator(TRAIN_TEXT, trainer)
+    return _wrap(backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+
+
+def train_unigram(vocab_size: int = 300) -> PreTrainedTokenizerFast:
+    backend = Tokenizer(models.Unigram())
+    backend.normalizer = normalizers.NFKC()
+    backend.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")
+    backend.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="always")
+    trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=["<unk>", "<s>", "</s>"],
+                                      unk_token="<unk>", show_progress=False)
+    backend.train_from_iterator(TRAIN_TEXT, trainer)
+    return _wrap(backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+
+
+def train_wordpiece(vocab_size: int = 300) -> PreTrainedTokenizerFast:
+    backend = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    backend.normalizer = normalizers.BertNormalizer(lowercase=True)
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    backend.decoder = decoders.WordPiece()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=["[UNK]", "[CLS]", "[SEP]", "[PAD]"],
+                                        show_progress=False)
+    backend.train_from_iterator(TRAIN_TEXT, trainer)
+    return _wrap(backend, unk_token="[UNK]", eos_token="[SEP]", bos_token="[CLS]", pad_token="[PAD]")
+
+
+@pytest.fixture(scope="session")
+def byte_bpe():
+    return train_byte_bpe()
+
+
+@pytest.fixture(scope="session")
+def byte_bpe_small():
+    return train_byte_bpe(320)
+
+
+@pytest.fixture(scope="session")
+def spm_bpe():
+    return train_spm_bpe()
+
+
+@pytest.fixture(scope="session")
+def spm_bpe_no_fallback():
+    return train_spm_bpe(byte_fallback=False)
+
+
+@pytest.fixture(scope="session")
+def unigram():
+    return train_unigram()
+
+
+@pytest.fixture(scope="session")
+def wordpiece():
+    return train_wordpiece()
+
+
+def tiny_llama(vocab_size: int, *, tied: bool = True, seed: int = 0, dtype=torch.float32) -> LlamaForCausalLM:
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                         tie_word_embeddings=tied, bos_token_id=None, eos_token_id=None, pad_token_id=None)
+    model = LlamaForCausalLM(config).to(dtype)
+    model.eval()
+    return model
+
+
+@pytest.fixture
+def tiny_model_dir(tmp_path, byte_bpe):
+    """A saved tiny Llama with its tokenizer, so name_or_path finds the base tokenizer."""
+    model = tiny_llama(len(byte_bpe))
+    path = tmp_path / "tiny"
+    model.save_pretrained(path)
+    byte_bpe.save_pretrained(path)
+    return path

@@ -1,0 +1,66 @@
+"""bits_per_byte: tokenizer-fair, every text token scored once (SPEC §5.4)."""
+
+import math
+
+import pytest
+import torch
+
+import zett
+from tokenizers_zoo import byte_tokenizer, encode_text
+
+from conftest import PROBE_TEXTS, tiny_llama
+
+TEXTS = [t for t in PROBE_TEXTS if t] + ["A much longer document. " * 40]
+
+
+def uniform_model(vocab_size):
+    """Untied tiny Llama whose output layer is zero: every next token has probability 1/V."""
+    model = tiny_llama(vocab_size, tied=False)
+    with torch.no_grad():
+        model.get_output_embeddings().weight.zero_()
+    return model
+
+
+@pytest.mark.parametrize("max_length", [2048, 16])
+def test_uniform_model_costs_log2_v_per_token(byte_bpe, max_length):
+    model = uniform_model(len(byte_bpe))
+    res = zett.evaluate.score(model, byte_bpe, TEXTS, max_length=max_length, progress=False)
+    n_tokens = sum(len(encode_text(byte_bpe, t)) for t in TEXTS)
+    n_bytes = sum(len(t.encode()) for t in TEXTS)
+    assert res.tokens == n_tokens  # every text token scored once, windows or not
+    assert res.bytes == n_bytes
+    assert res.bpb == pytest.approx(n_tokens * math.log2(len(byte_bpe)) / n_bytes, rel=1e-5)
+
+
+def test_byte_tokenizer_uniform_is_log2_v():
+    tok = byte_tokenizer()
+    model = uniform_model(len(tok))
+    assert zett.evaluate.bits_per_byte(model, tok, TEXTS, progress=False) == pytest.approx(math.log2(257), rel=1e-5)
+
+
+def test_windows_give_context(byte_bpe):
+    """A real model scores a long text about the same with long or short windows, and batching doesn't matter."""
+    model = tiny_llama(len(byte_bpe))
+    long = zett.evaluate.bits_per_byte(model, byte_bpe, TEXTS, max_length=256, progress=False)
+    small_batches = zett.evaluate.bits_per_byte(model, byte_bpe, TEXTS, max_length=256, batch_tokens=64,
+                                                progress=False)
+    assert long == pytest.approx(small_batches, rel=1e-4)
+
+
+def test_special_text_is_scored_as_text(byte_bpe):
+    model = uniform_model(len(byte_bpe))
+    text = "<|im_end|> is not a special token here"
+    res = zett.evaluate.score(model, byte_bpe, [text], progress=False)
+    assert res.tokens == len(encode_text(byte_bpe, text)) > 3
+
+
+def test_errors(byte_bpe):
+    model = tiny_llama(len(byte_bpe))
+    with pytest.raises(ValueError, match="no text"):
+        zett.evaluate.bits_per_byte(model, byte_bpe, [])
+    with pytest.raises(ValueError, match="no text"):
+        zett.evaluate.bits_per_byte(model, byte_bpe, ["", ""])
+    tok = byte_tokenizer()
+    tok.bos_token = tok.eos_token = None
+    with pytest.raises(ValueError, match="neither BOS nor EOS"):
+        zett.evaluate.bits_per_byte(tiny_llama(len(tok)), tok, ["x"])

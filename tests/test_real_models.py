@@ -1,0 +1,44 @@
+"""Real SmolLM2-135M (GGUF from ../shared/assets/fetch_models.sh): marked slow, run with `pytest -m slow`."""
+
+import time
+
+import pytest
+import torch
+
+import zett
+from tokenizers_zoo import encode_text
+
+from benchmarks_paths import smollm2_gguf
+from conftest import ASSETS, assets_or_skip
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    path = smollm2_gguf()
+    if path is None:
+        pytest.skip("SmolLM2 GGUF not fetched")
+    return zett.load_model(path)
+
+
+def test_cached_gguf_loads_fast(smollm2):
+    t0 = time.perf_counter()
+    zett.load_model(smollm2_gguf())
+    assert time.perf_counter() - t0 < 10
+
+
+def test_self_transfer_is_exact(smollm2):
+    model, tok = smollm2
+    new, new_tok = zett.transfer(model, assets_or_skip() / "tokenizers" / "smollm2")
+    ids = torch.tensor([encode_text(tok, "Invariance on the real model.")])
+    with torch.no_grad():
+        assert torch.equal(new(ids).logits, model(ids).logits)
+
+
+def test_transfer_to_qwen3_is_usable(smollm2):
+    model, _ = smollm2
+    new, tok = zett.transfer(model, ASSETS / "tokenizers" / "qwen3")
+    bpb = zett.evaluate.bits_per_byte(new, tok, ["The cat sat on the mat and looked out of the window."] * 2,
+                                      progress=False)
+    assert bpb < 3.0  # random embeddings give > 10

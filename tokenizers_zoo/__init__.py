@@ -1,0 +1,33 @@
+"""tokenizers_zoo: tokenizers as byte strings (SPEC §3).
+
+Surface forms and token kinds, the byte tokenizer, byte-level conversion and
+loading from any spec. Imports neither ``hypernet`` nor ``zett``.
+"""
+
+from .byte_map import BYTE_TO_CHAR, CHAR_TO_BYTE, from_byte_level, to_byte_level
+from .byte_tokenizer import byte_tokenizer, is_byte_tokenizer
+from .convert import convert_to_byte_level
+from .loading import SHIPPED, load_tokenizer
+from .specials import added_specials, match_specials, special_ids, special_roles
+from .surface import (
+    SPIECE_SPACE,
+    Family,
+    Normalisation,
+    TokenKind,
+    Vocabulary,
+    encode_text,
+    expected_bytes,
+    family,
+    normalisation,
+    surface_forms,
+    token_kinds,
+    verify_surface_forms,
+    vocabulary,
+)
+
+__all__ = [
+    "BYTE_TO_CHAR", "CHAR_TO_BYTE", "SPIECE_SPACE", "Family", "Normalisation", "SHIPPED", "TokenKind", "Vocabulary",
+    "added_specials", "byte_tokenizer", "convert_to_byte_level", "encode_text", "expected_bytes", "family",
+    "from_byte_level", "is_byte_tokenizer", "load_tokenizer", "match_specials", "normalisation", "special_ids", "special_roles",
+    "surface_forms", "to_byte_level", "token_kinds", "verify_surface_forms", "vocabulary",
+]

@@ -1,0 +1,47 @@
+"""The GPT-2 byte-to-unicode map that byte-level tokenizers write their pieces in.
+
+Every byte 0x00-0xFF gets one printable character; a byte-level piece is the
+string of those characters. This module is the only place that knows the map.
+"""
+
+from __future__ import annotations
+
+
+def _byte_to_char() -> list[str]:
+    printable = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
+    )
+    table = {b: chr(b) for b in printable}
+    shift = 0
+    for b in range(256):
+        if b not in table:
+            table[b] = chr(256 + shift)
+            shift += 1
+    return [table[b] for b in range(256)]
+
+
+BYTE_TO_CHAR: list[str] = _byte_to_char()
+CHAR_TO_BYTE: dict[str, int] = {c: b for b, c in enumerate(BYTE_TO_CHAR)}
+
+
+def to_byte_level(data: bytes) -> str:
+    """Write ``data`` as a byte-level string (one character per byte)."""
+    return "".join(BYTE_TO_CHAR[b] for b in data)
+
+
+def from_byte_level(piece: str) -> bytes:
+    """Inverse of :func:`to_byte_level`; characters outside the map are kept as UTF-8."""
+    out = bytearray()
+    for ch in piece:
+        b = CHAR_TO_BYTE.get(ch)
+        if b is None:
+            out += ch.encode("utf-8")
+        else:
+            out.append(b)
+    return bytes(out)
+
+
+def is_byte_level(piece: str) -> bool:
+    return all(ch in CHAR_TO_BYTE for ch in piece)

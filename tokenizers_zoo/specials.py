@@ -1,0 +1,71 @@
+"""Special tokens by role (bos, eos, pad, unk, chat markers).
+
+Transfer maps the target's special tokens onto the base's by role, and the
+aligner (ALM) pairs them by role, so both read roles from here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .surface import TokenKind, encode_text, vocabulary
+
+# Chat markers that play the same part across model families.
+CHAT_ROLES: dict[str, tuple[str, ...]] = {
+    "turn_start": ("<|im_start|>", "<start_of_turn>", "<|start_header_id|>", "[INST]", "<|user|>"),
+    "turn_end": ("<|im_end|>", "<end_of_turn>", "<|eot_id|>", "[/INST]", "<|end|>"),
+}
+ROLES = ("bos", "eos", "pad", "unk")
+
+
+def special_roles(tokenizer: Any) -> dict[str, int]:
+    """Role → token id for the roles this tokenizer has (``bos``, ``eos``, ``pad``,
+    ``unk``, ``turn_start``, ``turn_end``)."""
+    roles: dict[str, int] = {}
+    for role in ROLES:
+        idx = getattr(tokenizer, f"{role}_token_id", None)
+        if idx is not None:
+            roles[role] = int(idx)
+    vocab = tokenizer.get_vocab()
+    for role, names in CHAT_ROLES.items():
+        for name in names:
+            if name in vocab:
+                roles[role] = vocab[name]
+                break
+    return roles
+
+
+def added_specials(tokenizer: Any) -> tuple[list[int], list[int]]:
+    """The special ids the tokenizer puts before and after a text when asked to add them."""
+    plain = encode_text(tokenizer, "a")
+    full = tokenizer("a", add_special_tokens=True)["input_ids"]
+    for start in range(len(full) - len(plain) + 1):
+        if full[start:start + len(plain)] == plain:
+            return list(full[:start]), list(full[start + len(plain):])
+    return [], []
+
+
+def special_ids(tokenizer: Any) -> list[int]:
+    """Ids flagged special or unused (never matched by bytes)."""
+    kinds = vocabulary(tokenizer).kinds
+    return [i for i, k in enumerate(kinds) if k in (TokenKind.SPECIAL, TokenKind.UNUSED)]
+
+
+def match_specials(target: Any, base: Any) -> dict[int, int]:
+    """Target special id → the base's equivalent special id.
+
+    Same text first (``<|im_end|>`` ↔ ``<|im_end|>``), then the same role
+    (target EOS ↔ base EOS, chat turn markers across families). Specials with
+    no counterpart are left out.
+    """
+    t_vocab, b_vocab = vocabulary(target), vocabulary(base)
+    b_specials = {b_vocab.forms[i]: i for i in special_ids(base)}
+    out: dict[int, int] = {}
+    for i in special_ids(target):
+        if t_vocab.forms[i] in b_specials:
+            out[i] = b_specials[t_vocab.forms[i]]
+    b_roles = special_roles(base)
+    for role, t_id in special_roles(target).items():
+        if t_id not in out and role in b_roles and t_vocab.kinds[t_id] is not TokenKind.NORMAL:
+            out[t_id] = b_roles[role]
+    return out

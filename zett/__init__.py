@@ -1,0 +1,20 @@
+"""zett: give any causal language model a new tokenizer.
+
+    >>> import zett
+    >>> model, tokenizer = zett.load_model("path/to/model")
+    >>> new_model, new_tokenizer = zett.transfer(model, "byte")
+    >>> zett.evaluate.bits_per_byte(new_model, new_tokenizer, ["some text"])
+"""
+
+__version__ = "0.1.0"
+
+from hypernet import Embeddings, available_predictors, get_predictor, register_predictor  # noqa: E402
+
+from . import evaluate  # noqa: E402
+from .data import read_texts  # noqa: E402
+from .export import export, model_card  # noqa: E402
+from .models import load_model  # noqa: E402
+from .transfer import transfer  # noqa: E402
+
+__all__ = ["Embeddings", "__version__", "available_predictors", "evaluate", "export", "get_predictor",
+           "load_model", "model_card", "read_texts", "register_predictor", "transfer"]

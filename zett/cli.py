@@ -1,0 +1,109 @@
+"""The ``zett`` command: a thin shell over the Python API (parse → validate → call).
+
+Errors print one line (what is wrong and the fix) and exit 1; usage errors
+exit 2; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from . import __version__
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="zett", description="Give a language model a new tokenizer.")
+    ap.add_argument("--version", action="version", version=f"zett {__version__}")
+    ap.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("transfer", help="transfer a model to a new tokenizer and export it")
+    t.add_argument("--model", required=True, help="Hub id, local model directory or .gguf file")
+    t.add_argument("--tokenizer", required=True, help="target: path, shipped name, Hub id, or 'byte'")
+    t.add_argument("--base-tokenizer", help="the model's own tokenizer, if not beside the model")
+    t.add_argument("--method", default=None, help="embedding predictor (default fvt)")
+    t.add_argument("--no-copy-overlap", action="store_true", help="predict shared tokens instead of copying them")
+    t.add_argument("--out", required=True, help="output directory (must be empty unless --overwrite)")
+    t.add_argument("--overwrite", action="store_true")
+    t.add_argument("--eval-texts", help="JSONL/text file: measure BPB of the result and put it in the card")
+    t.add_argument("--max-docs", type=int, default=20)
+    t.add_argument("--push-to-hub", metavar="REPO", help="also upload to this Hub model repo")
+    t.add_argument("--seed", type=int, default=0)
+
+    e = sub.add_parser("eval", help="bits per byte of a model on texts")
+    e.add_argument("--model", required=True)
+    e.add_argument("--texts", required=True, help="JSONL ({\"text\": ...}) or text file")
+    e.add_argument("--max-docs", type=int, default=None)
+    e.add_argument("--max-length", type=int, default=2048)
+    e.add_argument("--json", action="store_true", help="print a JSON object")
+
+    d = sub.add_parser("demo", help="SmolLM2-135M to bytes and two real tokenizers, offline")
+    d.add_argument("--docs", type=int, default=3, help="documents per language")
+    d.add_argument("--langs", default="en,de,zh")
+    return ap
+
+
+def _transfer(args: argparse.Namespace) -> None:
+    from .data import read_texts
+    from .evaluate import bits_per_byte
+    from .export import export, prepare_out_dir
+    from .models import load_model
+    from .transfer import transfer
+
+    prepare_out_dir(args.out, args.overwrite)  # fail before the slow part
+    texts = read_texts(args.eval_texts, max_docs=args.max_docs) if args.eval_texts else None
+    model, _ = load_model(args.model)
+    new, tok = transfer(model, args.tokenizer, base_tokenizer=args.base_tokenizer, method=args.method,
+                        copy_overlap=not args.no_copy_overlap, seed=args.seed)
+    bpb = bits_per_byte(new, tok, texts) if texts else None
+    out = export(new, tok, args.out, push_to_hub=args.push_to_hub, overwrite=args.overwrite,
+                 bpb={args.eval_texts: bpb} if bpb is not None else None)
+    print(f"wrote {out}" + (f" (BPB {bpb:.4f})" if bpb is not None else ""))
+
+
+def _eval(args: argparse.Namespace) -> None:
+    from .data import read_texts
+    from .evaluate import score
+    from .models import load_model
+
+    texts = read_texts(args.texts, max_docs=args.max_docs)
+    model, tok = load_model(args.model)
+    res = score(model, tok, texts, max_length=args.max_length)
+    if args.json:
+        print(json.dumps({"bpb": res.bpb, "bits": res.bits, "bytes": res.bytes, "tokens": res.tokens,
+                          "docs": len(texts)}))
+    else:
+        print(f"{res.bpb:.4f} bits/byte over {res.bytes} bytes, {len(texts)} documents, {res.tokens} tokens")
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from .demo import run_demo
+
+    run_demo(docs=args.docs, langs=args.langs.split(","))
+
+
+COMMANDS = {"transfer": _transfer, "eval": _eval, "demo": _demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("zett: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, FileNotFoundError, OSError, RuntimeError) as exc:
+        if args.debug:
+            raise
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"zett: error: {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""``load_model``: a causal LM and its tokenizer from a Hub id, a local directory or a GGUF file.
+
+GGUF files are dequantised by ``transformers`` (about 30 s for SmolLM2-135M on
+2 cores); the result is cached as safetensors under ``$ZETT_CACHE``
+(default ``~/.cache/zett``) so a second load takes seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM
+
+from tokenizers_zoo import load_tokenizer
+
+log = logging.getLogger(__name__)
+SOURCE_FILE = "zett_source.json"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("ZETT_CACHE", Path.home() / ".cache" / "zett"))
+
+
+def load_model(spec: str | os.PathLike, *, dtype: torch.dtype | str | None = None,
+               device: str | torch.device | None = None) -> tuple[Any, Any]:
+    """Load ``(model, tokenizer)`` from a Hub id, a local directory or a ``.gguf`` file."""
+    path = Path(str(spec)).expanduser()
+    if path.suffix.lower() == ".gguf" or (path.is_dir() and _single_gguf(path)):
+        gguf = path if path.suffix.lower() == ".gguf" else _single_gguf(path)
+        if not gguf.exists():
+            raise FileNotFoundError(f"GGUF file {gguf} does not exist; check the path "
+                                    "(../shared/assets/fetch_models.sh fetches the reference models)")
+        path = _cached_gguf(gguf)
+    elif not path.exists() and str(spec).startswith((".", "/", "~")):
+        raise FileNotFoundError(f"model path {spec} does not exist; check the path")
+    kwargs = {"dtype": dtype if dtype is not None else "auto"}
+    target = str(path) if path.exists() else str(spec)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(target, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot load a causal LM from {spec!r} ({type(exc).__name__}: {str(exc)[:200]}); "
+                         "pass a local model directory, a .gguf file or a reachable Hub id") from exc
+    if device is not None:
+        model.to(device)
+    model.eval()
+    return model, load_tokenizer(target)
+
+
+def model_source(model: Any) -> str:
+    """What the model was loaded from: the GGUF file for a cached conversion, else its name_or_path."""
+    name = str(getattr(model, "name_or_path", "") or getattr(model.config, "_name_or_path", ""))
+    record = Path(name) / SOURCE_FILE if name else None
+    if record is not None and record.exists():
+        return json.loads(record.read_text())["source"]
+    return name
+
+
+def _single_gguf(directory: Path) -> Path | None:
+    if (directory / "config.json").exists():
+        return None
+    found = sorted(directory.glob("*.gguf"))
+    return found[0] if len(found) == 1 else None
+
+
+def _cached_gguf(gguf: Path) -> Path:
+    stat = gguf.stat()
+    key = hashlib.sha256(f"{gguf.resolve()}:{stat.st_size}:{int(stat.st_mtime)}".encode()).hexdigest()[:12]
+    out = cache_dir() / "gguf" / f"{gguf.stem}-{key}"
+    if (out / "config.json").exists() and (out / SOURCE_FILE).exists():
+        return out
+    log.info("dequantising %s (one time; cached in %s)", gguf.name, out)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    tokenizer = load_tokenizer(gguf)
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=".tmp-"))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / SOURCE_FILE).write_text(json.dumps({"source": str(gguf.resolve())}))
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
