@@ -1,0 +1,45 @@
+"""Cross-tokenizer losses, registered by name (SPEC §5.2).
+
+Every loss is a pure function ``loss(teacher_out, student_out, batch, **params) -> Tensor``
+over precomputed quantities (see :mod:`zett.losses.stats`):
+
+* ``*_out["token_logprobs"]``: [B, L] log p(x_t | x_<t), 0 where unscored;
+* ``*_out["boundary_logprobs"]``: [B, L] log Σ_{v in boundary set} p(v | x_<=t);
+* ``*_out["logits"]``: [B, L, V] (ULD and SFT only); ``*_out["hidden"]``: [B, L, d] (optional);
+* ``batch["teacher_chunk_id"]`` / ``batch["student_chunk_id"]``: [B, L] (-1 = no chunk),
+  ``batch["num_chunks"]``: [B]; ``batch["student_labels"]`` [B, Ls] for SFT.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+LossFn = Callable[..., torch.Tensor]
+_LOSSES: dict[str, LossFn] = {}
+
+
+def register_loss(name: str):
+    def wrap(fn: LossFn) -> LossFn:
+        _LOSSES[name] = fn
+        return fn
+    return wrap
+
+
+def get_loss(name: str) -> LossFn:
+    if name not in _LOSSES:
+        raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(sorted(_LOSSES))}")
+    return _LOSSES[name]
+
+
+def available_losses() -> list[str]:
+    return sorted(_LOSSES)
+
+
+from . import alm, sft, uld  # noqa: E402,F401  (register)
+from .alm import alm_loss, binary_f_divergence, log1mexp  # noqa: E402
+from .stats import boundary_mask, chunk_sums, token_stats  # noqa: E402
+
+__all__ = ["alm_loss", "available_losses", "binary_f_divergence", "boundary_mask", "chunk_sums", "get_loss",
+           "log1mexp", "register_loss", "token_stats"]

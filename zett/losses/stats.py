@@ -1,0 +1,77 @@
+"""Per-token statistics that the losses consume, computed blockwise from logits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from tokenizers_zoo import TokenKind, vocabulary
+
+
+def boundary_mask(tokenizer: Any) -> torch.Tensor:
+    """Bool [V]: tokens whose surface form starts with space, \\n or \\t, and special tokens (SPEC §5.2.3)."""
+    vocab = vocabulary(tokenizer)
+    return torch.tensor([(k in (TokenKind.SPECIAL, TokenKind.UNUSED)) or f[:1] in (b" ", b"\n", b"\t")
+                         for f, k in zip(vocab.forms, vocab.kinds)], dtype=torch.bool)
+
+
+def token_stats(logits: torch.Tensor, input_ids: torch.Tensor, boundary: torch.Tensor,
+                attention_mask: torch.Tensor | None = None, block: int = 1024) -> dict[str, torch.Tensor]:
+    """``token_logprobs`` [B, L] (log p of x_t from logits at t-1; 0 at t=0 and padding) and
+    ``boundary_logprobs`` [B, L] (log mass on boundary tokens of the next-token distribution at t).
+
+    Works on blocks of ``block`` positions in fp32, so a 262k vocabulary never
+    materialises full-batch fp32 log-probs.
+    """
+    b, length, vocab = logits.shape
+    tok_lp = torch.zeros(b, length, dtype=torch.float32, device=logits.device)
+    bnd_lp = torch.zeros(b, length, dtype=torch.float32, device=logits.device)
+    flat = logits.reshape(b * length, vocab)
+    nxt = torch.cat([input_ids[:, 1:], input_ids[:, :1]], dim=1).reshape(-1)  # x_{t+1} at position t
+    mask = boundary.to(logits.device)
+    tok_flat, bnd_flat = tok_lp.view(-1), bnd_lp.view(-1)
+    for start in range(0, b * length, block):
+        rows = flat[start:start + block].float()
+        lse = torch.logsumexp(rows, dim=-1)
+        tok_flat[start:start + block] = rows.gather(1, nxt[start:start + block, None])[:, 0] - lse
+        bnd_flat[start:start + block] = torch.logsumexp(rows[:, mask], dim=-1) - lse
+    # shift: log p(x_t | x_<t) lives at t
+    token = torch.zeros_like(tok_lp)
+    token[:, 1:] = tok_lp[:, :-1]
+    if attention_mask is not None:
+        token = token * attention_mask.to(token.dtype)
+        bnd_lp = bnd_lp * attention_mask.to(bnd_lp.dtype)
+    return {"token_logprobs": token.clamp(max=0.0), "boundary_logprobs": bnd_lp.clamp(max=0.0)}
+
+
+def chunk_sums(values: torch.Tensor, chunk_id: torch.Tensor, num: int) -> torch.Tensor:
+    """[B, C]: Σ of ``values`` [B, L] over the positions of each chunk (-1 positions ignored)."""
+    safe = chunk_id.clamp(min=0)
+    weights = (chunk_id >= 0).to(values.dtype)
+    out = torch.zeros(values.shape[0], num, dtype=values.dtype, device=values.device)
+    return out.scatter_add(1, safe, torch.where(chunk_id >= 0, values, torch.zeros_like(values)) * weights)
+
+
+def chunk_last_index(chunk_id: torch.Tensor, num: int) -> torch.Tensor:
+    """[B, C]: position of the last token of each chunk (-1 for empty chunks)."""
+    positions = torch.arange(chunk_id.shape[1], device=chunk_id.device).expand_as(chunk_id)
+    last = torch.full((chunk_id.shape[0], num), -1, dtype=torch.long, device=chunk_id.device)
+    return last.scatter_reduce(1, chunk_id.clamp(min=0), torch.where(chunk_id >= 0, positions, -1),
+                               reduce="amax", include_self=True)
+
+
+def chunk_last(values: torch.Tensor, chunk_id: torch.Tensor, num: int) -> torch.Tensor:
+    """``values`` ([B, L] or [B, L, d]) at the last position of each chunk; zeros for empty chunks."""
+    last = chunk_last_index(chunk_id, num)
+    index = last.clamp(min=0)
+    if values.dim() == 3:
+        picked = values.gather(1, index[..., None].expand(-1, -1, values.shape[-1]))
+        return picked * (last >= 0)[..., None].to(values.dtype)
+    picked = values.gather(1, index)
+    return torch.where(last >= 0, picked, torch.zeros_like(picked))
+
+
+def chunk_counts(mask: torch.Tensor, chunk_id: torch.Tensor, num: int) -> torch.Tensor:
+    """[B, C]: how many positions of each chunk have ``mask`` set."""
+    return chunk_sums(mask.to(torch.float32), chunk_id, num)
