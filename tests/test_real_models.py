@@ -42,3 +42,18 @@ def test_transfer_to_qwen3_is_usable(smollm2):
     bpb = zett.evaluate.bits_per_byte(new, tok, ["The cat sat on the mat and looked out of the window."] * 2,
                                       progress=False)
     assert bpb < 3.0  # random embeddings give > 10
+
+
+def test_gemma3_gguf_tokenizer_is_exact():
+    from benchmarks_paths import models_dir
+    from tokenizers_zoo import load_tokenizer, normalisation, verify_surface_forms
+
+    from conftest import corpus_texts
+
+    path = models_dir() / "gemma-3-270m-q4_k_m.gguf"
+    if not path.exists():
+        pytest.skip("Gemma-3 GGUF not fetched (fetch_models.sh gemma3)")
+    tok = load_tokenizer(path)
+    assert len(tok) == 262144 and normalisation(tok).lossless
+    for text in corpus_texts("valid", per_lang=10):
+        verify_surface_forms(tok, text)

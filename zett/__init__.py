@@ -10,11 +10,12 @@ __version__ = "0.1.0"
 
 from hypernet import Embeddings, available_predictors, get_predictor, register_predictor  # noqa: E402
 
-from . import evaluate  # noqa: E402
+from . import evaluate, losses  # noqa: E402
 from .data import read_texts  # noqa: E402
+from .ensemble import Ensemble, ensemble  # noqa: E402
 from .export import export, model_card  # noqa: E402
 from .models import load_model  # noqa: E402
 from .transfer import transfer  # noqa: E402
 
-__all__ = ["Embeddings", "__version__", "available_predictors", "evaluate", "export", "get_predictor",
-           "load_model", "model_card", "read_texts", "register_predictor", "transfer"]
+__all__ = ["Embeddings", "Ensemble", "ensemble", "__version__", "available_predictors", "evaluate", "export", "get_predictor",
+           "load_model", "losses", "model_card", "read_texts", "register_predictor", "transfer"]

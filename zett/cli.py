@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print a JSON object")
 
     d = sub.add_parser("demo", help="SmolLM2-135M to bytes and two real tokenizers, offline")
-    d.add_argument("--docs", type=int, default=3, help="documents per language")
+    d.add_argument("--docs", type=int, default=2, help="documents per language (first 1,500 characters of each)")
     d.add_argument("--langs", default="en,de,zh")
     return ap
 

@@ -52,7 +52,7 @@ def smollm2_path() -> Path:
     return path
 
 
-def demo_texts(langs: list[str], docs: int) -> dict[str, list[str]]:
+def demo_texts(langs: list[str], docs: int, chars: int = 1500) -> dict[str, list[str]]:
     import json
 
     assets = Path(os.environ.get("ZETT_ASSETS", Path(__file__).resolve().parents[2] / "shared" / "assets"))
@@ -61,13 +61,13 @@ def demo_texts(langs: list[str], docs: int) -> dict[str, list[str]]:
         path = assets / "corpus" / f"{lang}.valid.jsonl"
         if path.exists():
             with path.open(encoding="utf-8") as fh:
-                out[lang] = [json.loads(line)["text"] for line, _ in zip(fh, range(docs))]
+                out[lang] = [json.loads(line)["text"][:chars] for line, _ in zip(fh, range(docs))]
         elif lang in SAMPLES:
             out[lang] = [SAMPLES[lang]]
     return out
 
 
-def run_demo(docs: int = 3, langs: list[str] | None = None) -> dict:
+def run_demo(docs: int = 2, langs: list[str] | None = None) -> dict:
     torch.manual_seed(0)
     langs = langs or ["en", "de", "zh"]
     start = time.perf_counter()

@@ -1,0 +1,60 @@
+"""zett.ensemble: mixture of next-token probabilities over a shared tokenizer (SPEC §5.6)."""
+
+import math
+
+import pytest
+import torch
+
+import zett
+from zett.ensemble import best_weights
+from tokenizers_zoo import encode_text
+
+from conftest import tiny_llama
+
+TEXTS = ["The quick brown fox jumps over the lazy dog.", "Der schnelle braune Fuchs springt."]
+
+
+def test_mixture_probabilities(byte_bpe):
+    a, b = tiny_llama(len(byte_bpe), seed=1), tiny_llama(len(byte_bpe), seed=2)
+    ens = zett.ensemble([a, b], weights=[3, 1])
+    ids = torch.tensor([encode_text(byte_bpe, TEXTS[0])])
+    with torch.no_grad():
+        expected = 0.75 * a(ids).logits.softmax(-1) + 0.25 * b(ids).logits.softmax(-1)
+        got = ens(ids).logits.exp()
+    assert torch.allclose(got, expected, atol=1e-6)
+    assert torch.allclose(got.sum(-1), torch.ones(1, ids.shape[1]), atol=1e-5)
+
+
+def test_ensemble_bpb_between_and_single_member_identity(byte_bpe):
+    a, b = tiny_llama(len(byte_bpe), seed=1), tiny_llama(len(byte_bpe), seed=2)
+    bpb_a = zett.evaluate.bits_per_byte(a, byte_bpe, TEXTS, progress=False)
+    bpb_b = zett.evaluate.bits_per_byte(b, byte_bpe, TEXTS, progress=False)
+    assert zett.evaluate.bits_per_byte(zett.ensemble([a]), byte_bpe, TEXTS, progress=False) == pytest.approx(bpb_a, rel=1e-5)
+    mix = zett.evaluate.bits_per_byte(zett.ensemble([a, b]), byte_bpe, TEXTS, progress=False)
+    # Jensen: log(p_a/2 + p_b/2) >= (log p_a + log p_b)/2 per token, so the mixture costs at most the average
+    assert mix <= (bpb_a + bpb_b) / 2 + 1e-6
+    w = best_weights([a, b], byte_bpe, TEXTS, grid=4)
+    assert len(w) == 2 and math.isclose(sum(w), 1.0)
+    best = zett.evaluate.bits_per_byte(zett.ensemble([a, b], w), byte_bpe, TEXTS, progress=False)
+    assert best <= min(mix, bpb_a, bpb_b) + 1e-6
+
+
+def test_generate(byte_bpe):
+    a, b = tiny_llama(len(byte_bpe), seed=1), tiny_llama(len(byte_bpe), seed=2)
+    ens = zett.ensemble([a, b])
+    ids = torch.tensor([encode_text(byte_bpe, "hello")])
+    greedy = ens.generate(ids, max_new_tokens=4)
+    assert greedy.shape == (1, ids.shape[1] + 4) and torch.equal(greedy[:, :ids.shape[1]], ids)
+    with torch.no_grad():
+        first = ens(ids).logits[0, -1].argmax()
+    assert greedy[0, ids.shape[1]] == first
+    g = torch.Generator().manual_seed(0)
+    sampled = ens.generate(ids, max_new_tokens=4, do_sample=True, generator=g)
+    assert sampled.shape == greedy.shape
+
+
+def test_errors(byte_bpe, spm_bpe):
+    with pytest.raises(ValueError, match="shared tokenizer"):
+        zett.ensemble([tiny_llama(len(byte_bpe)), tiny_llama(len(spm_bpe))])
+    with pytest.raises(ValueError, match="non-negative"):
+        zett.ensemble([tiny_llama(len(byte_bpe))] * 2, weights=[1, -1])

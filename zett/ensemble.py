@@ -1,0 +1,83 @@
+"""``zett.ensemble``: average the next-token probabilities of models that share a tokenizer (SPEC §5.6).
+
+The wrapper's ``logits`` are log of the weighted mean probability, so
+``bits_per_byte`` scores the ensemble like any model and ``generate`` samples
+from the mixture.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+from transformers.modeling_outputs import CausalLMOutput
+
+
+class Ensemble(nn.Module):
+    """Mixture of causal LMs over one vocabulary: p(x) = Σ_k w_k p_k(x)."""
+
+    def __init__(self, models: Sequence[nn.Module], weights: Sequence[float] | None = None):
+        super().__init__()
+        if len(models) < 1:
+            raise ValueError("ensemble needs at least one model")
+        sizes = {m.get_output_embeddings().weight.shape[0] for m in models}
+        if len(sizes) != 1:
+            raise ValueError(f"ensemble members have different vocabulary sizes {sorted(sizes)}; transfer them to "
+                             "one shared tokenizer first (zett.transfer)")
+        weights = list(weights) if weights is not None else [1.0] * len(models)
+        if len(weights) != len(models) or any(w < 0 for w in weights) or sum(weights) <= 0:
+            raise ValueError(f"weights must be {len(models)} non-negative numbers with a positive sum, got {weights}")
+        self.members = nn.ModuleList(models)
+        self.register_buffer("log_weights", torch.log(torch.tensor(weights, dtype=torch.float32) / sum(weights)))
+        self.config = models[0].config
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **_: Any):
+        logps = [m(input_ids=input_ids, attention_mask=attention_mask).logits.float().log_softmax(-1)
+                 for m in self.members]
+        stacked = torch.stack(logps, 0) + self.log_weights.to(logps[0].device)[:, None, None, None]
+        return CausalLMOutput(logits=torch.logsumexp(stacked, 0))
+
+    @torch.no_grad()
+    def generate(self, input_ids: torch.Tensor, *, max_new_tokens: int = 20, do_sample: bool = False,
+                 temperature: float = 1.0, eos_token_id: int | None = None,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        """Greedy or sampled continuation of ``input_ids`` [B, L] (no KV cache: for short samples)."""
+        out = input_ids
+        done = torch.zeros(out.shape[0], dtype=torch.bool, device=out.device)
+        for _ in range(max_new_tokens):
+            logits = self(out).logits[:, -1]
+            if do_sample:
+                probs = (logits / max(temperature, 1e-6)).softmax(-1)
+                nxt = torch.multinomial(probs, 1, generator=generator)[:, 0]
+            else:
+                nxt = logits.argmax(-1)
+            if eos_token_id is not None:
+                nxt = torch.where(done, torch.full_like(nxt, eos_token_id), nxt)
+                done |= nxt == eos_token_id
+            out = torch.cat([out, nxt[:, None]], dim=1)
+            if eos_token_id is not None and bool(done.all()):
+                break
+        return out
+
+
+def ensemble(models: Sequence[nn.Module], weights: Sequence[float] | None = None) -> Ensemble:
+    """Ensemble ``models`` (same vocabulary) with mixture ``weights`` (default: equal)."""
+    return Ensemble(models, weights)
+
+
+def best_weights(models: Sequence[nn.Module], tokenizer: Any, texts: Sequence[str], grid: int = 5) -> list[float]:
+    """Mixture weights minimising bits per byte on ``texts`` (grid search over the simplex; 2-3 members)."""
+    from .evaluate import bits_per_byte
+
+    if len(models) > 3:
+        raise ValueError("best_weights searches a grid for at most 3 members")
+    if len(models) == 1:
+        return [1.0]
+    steps = [i / grid for i in range(grid + 1)]
+    if len(models) == 2:
+        candidates = [[a, 1 - a] for a in steps]
+    else:
+        candidates = [[a, b, 1 - a - b] for a in steps for b in steps if a + b <= 1 + 1e-9]
+    scores = [bits_per_byte(Ensemble(models, w), tokenizer, texts, progress=False) for w in candidates]
+    return candidates[min(range(len(scores)), key=scores.__getitem__)]
