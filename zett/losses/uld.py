@@ -14,7 +14,9 @@ from .stats import chunk_counts, chunk_last
 
 
 @register_loss("uld")
-def uld_loss(teacher_out: dict, student_out: dict, batch: dict) -> torch.Tensor:
+def uld_loss(teacher_out: dict, student_out: dict, batch: dict,
+             normalizer: float | torch.Tensor | None = None) -> torch.Tensor:
+    """Mean over valid chunks of the L1 distance between sorted next-token distributions."""
     t_chunk, s_chunk = batch["teacher_chunk_id"], batch["student_chunk_id"]
     num = int(batch["num_chunks"].max()) if batch["num_chunks"].numel() else 0
     if num == 0:
@@ -29,4 +31,5 @@ def uld_loss(teacher_out: dict, student_out: dict, batch: dict) -> torch.Tensor:
     p_t = F.pad(p_t, (0, size - p_t.shape[-1]))
     p_s = F.pad(p_s, (0, size - p_s.shape[-1]))
     dist = (p_t - p_s).abs().sum(-1)
-    return (dist * valid.float()).sum() / valid.sum().clamp(min=1)
+    count = valid.sum() if normalizer is None else torch.as_tensor(normalizer, dtype=torch.float32)
+    return (dist * valid.float()).sum() / count.clamp(min=1)

@@ -1,0 +1,131 @@
+"""zett.distill: it actually trains, per trainable set; exact resume; config handling (SPEC §5.3)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import zett
+from tokenizers_zoo import byte_tokenizer
+
+from conftest import REPO, TRAIN_TEXT, tiny_llama
+
+TEXTS = [t for t in TRAIN_TEXT[:6] if t][:4]
+
+
+@pytest.fixture
+def setup(byte_bpe):
+    student_tok = byte_tokenizer(specials_from=byte_bpe)
+    teacher = tiny_llama(len(byte_bpe), seed=1)
+
+    def fresh_student():
+        return zett.transfer(teacher, student_tok, base_tokenizer=byte_bpe)[0]
+
+    return teacher, byte_bpe, fresh_student, student_tok
+
+
+def config(trainable, **kw):
+    base = dict(steps=6, batch_size=4, max_length=48, lr=3e-3, warmup_steps=0, trainable=trainable,
+                losses={"alm": 1.0, "sft": 1.0}, lora_rank=4, lora_alpha=8, save_every=2)
+    base.update(kw)
+    return zett.DistillConfig(**base)
+
+
+@pytest.mark.parametrize("trainable", ["embeddings", "embeddings+lora", "full"])
+def test_it_actually_trains_and_resumes(tmp_path, setup, trainable):
+    teacher, teacher_tok, fresh_student, student_tok = setup
+    student = fresh_student()
+    before = {n: p.detach().clone() for n, p in student.named_parameters()}
+    result = zett.distill(student, student_tok, teacher, teacher_tok, TEXTS, config(trainable),
+                          run_dir=tmp_path / "a", progress=False)
+    losses = [m["loss"] for m in result.metrics if "loss" in m]
+    assert len(losses) == 6 and losses[-1] < losses[0]
+    after = dict(result.model.named_parameters())
+    emb = "model.embed_tokens.weight"
+    assert not torch.equal(after[emb], before[emb])
+    changed = [n for n in before if not torch.equal(after[n], before[n])]
+    if trainable == "embeddings":
+        assert changed == [emb]  # tied: the one matrix; the body is frozen
+    elif trainable == "embeddings+lora":
+        # LoRA is merged on return: every adapted projection moved, norms did not
+        assert emb in changed and any("q_proj" in n for n in changed) and any("down_proj" in n for n in changed)
+        assert not any("norm" in n for n in changed)
+        assert set(after) == set(before)  # a plain model again
+    else:
+        assert set(changed) == set(before)
+    assert (tmp_path / "a" / "config.yaml").exists() and (tmp_path / "a" / "checkpoint" / "state.json").exists()
+    assert len((tmp_path / "a" / "metrics.jsonl").read_text().splitlines()) == 6
+
+    # killed after step 3 (checkpoint at 2), resumed: same weights as the uninterrupted run
+    zett.distill(fresh_student(), student_tok, teacher, teacher_tok, TEXTS, config(trainable),
+                 run_dir=tmp_path / "b", progress=False, on_step=lambda step, row: step < 3)
+    assert json.loads((tmp_path / "b" / "checkpoint" / "state.json").read_text())["step"] == 2
+    resumed = zett.distill(fresh_student(), student_tok, teacher, teacher_tok, TEXTS, config(trainable),
+                           run_dir=tmp_path / "b", progress=False)
+    assert [m["step"] for m in resumed.metrics] == [3, 4, 5, 6]
+    assert resumed.metrics[-1]["loss"] == pytest.approx(losses[-1], rel=1e-5)
+    for name, p in resumed.model.named_parameters():
+        assert torch.allclose(p, after[name], atol=1e-6), name
+
+
+def test_gradient_accumulation_matches_one_batch(setup):
+    teacher, teacher_tok, fresh_student, student_tok = setup
+    one = zett.distill(fresh_student(), student_tok, teacher, teacher_tok, TEXTS,
+                       config("full", steps=3, grad_accum=1), progress=False)
+    acc = zett.distill(fresh_student(), student_tok, teacher, teacher_tok, TEXTS,
+                       config("full", steps=3, grad_accum=2), progress=False)
+    assert [m["loss"] for m in acc.metrics] == pytest.approx([m["loss"] for m in one.metrics], rel=1e-4)
+    for (n, a), (_, b) in zip(one.model.named_parameters(), acc.model.named_parameters()):
+        assert torch.allclose(a, b, atol=1e-5), n
+
+
+def test_teacher_cache_gives_same_losses(setup):
+    teacher, teacher_tok, fresh_student, student_tok = setup
+    cached = zett.distill(fresh_student(), student_tok, teacher, teacher_tok, TEXTS, config("full", steps=3),
+                          progress=False)
+    fresh = zett.distill(fresh_student(), student_tok, teacher, teacher_tok, TEXTS,
+                         config("full", steps=3, cache_teacher=False), progress=False)
+    assert [m["loss"] for m in cached.metrics] == pytest.approx([m["loss"] for m in fresh.metrics], rel=1e-5)
+
+
+def test_uld_and_eval(setup):
+    teacher, teacher_tok, fresh_student, student_tok = setup
+    res = zett.distill(fresh_student(), student_tok, teacher, teacher_tok, TEXTS,
+                       config("full", steps=2, losses={"uld": 1.0}, eval_every=1), eval_data=TEXTS[:2],
+                       progress=False)
+    assert "eval_bpb" in res.metrics[0] and res.metrics[-1]["eval_bpb"] > 0
+
+
+def test_config_yaml_and_validation(tmp_path):
+    cfg = config("embeddings", alm={"tau": 10.0})
+    path = tmp_path / "c.yaml"
+    path.write_text(cfg.to_yaml())
+    assert zett.DistillConfig.from_yaml(path) == cfg
+    with pytest.raises(ValueError, match="trainable"):
+        zett.DistillConfig(trainable="lora-only")
+    with pytest.raises(ValueError, match="unknown"):
+        zett.DistillConfig(losses={"kd": 1.0})
+    with pytest.raises(ValueError, match="multiple of grad_accum"):
+        zett.DistillConfig(batch_size=3, grad_accum=2)
+    with pytest.raises(ValueError, match="unknown DistillConfig fields"):
+        zett.DistillConfig.from_dict({"stepz": 3})
+
+
+def test_two_processes_match_one(tmp_path):
+    """accelerate launch --num_processes 2 --cpu: the same loss trajectory as one process, same global batch."""
+    script = REPO / "tests" / "distill_worker.py"
+    env = dict(os.environ, PYTHONPATH=str(REPO / "tests") + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    single = tmp_path / "one.json"
+    subprocess.run([sys.executable, str(script), str(single)], check=True, env=env, timeout=300)
+    double = tmp_path / "two.json"
+    subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu",
+                    "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(script),
+                    str(double)], check=True, env=env, timeout=300)
+    one, two = json.loads(single.read_text()), json.loads(double.read_text())
+    assert (one["processes"], two["processes"]) == (1, 2)
+    assert len(one["losses"]) == len(two["losses"]) == 4
+    assert two["losses"] == pytest.approx(one["losses"], rel=1e-3)

@@ -1,0 +1,77 @@
+"""``DistillConfig``: every knob of a distillation run, loadable from YAML and saved into the run directory."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+TRAINABLE = ("embeddings", "embeddings+lora", "full")
+
+
+@dataclass
+class DistillConfig:
+    steps: int = field(default=100, metadata={"help": "optimizer steps"})
+    batch_size: int = field(default=4, metadata={"help": "texts per optimizer step (global, all processes)"})
+    grad_accum: int = field(default=1, metadata={"help": "micro-batches per step (per process)"})
+    max_length: int = field(default=256, metadata={"help": "student tokens per text (start token included)"})
+    teacher_max_length: int | None = field(default=None, metadata={"help": "teacher tokens per text; "
+                                                                   "default: enough for the student's span"})
+    trainable: str = field(default="full", metadata={"help": "embeddings | embeddings+lora | full"})
+    lora_rank: int = field(default=64, metadata={"help": "LoRA rank (embeddings+lora)"})
+    lora_alpha: int = field(default=64, metadata={"help": "LoRA alpha (embeddings+lora)"})
+    lr: float = field(default=1e-4, metadata={"help": "peak learning rate"})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay (not on biases and norms)"})
+    beta1: float = field(default=0.9, metadata={"help": "AdamW beta1"})
+    beta2: float = field(default=0.95, metadata={"help": "AdamW beta2"})
+    grad_clip: float = field(default=1.0, metadata={"help": "gradient norm clip (0 = off)"})
+    warmup_steps: int = field(default=10, metadata={"help": "linear warm-up, then cosine decay to 10%"})
+    losses: dict[str, float] = field(default_factory=lambda: {"alm": 1.0},
+                                     metadata={"help": "loss name -> weight: alm, sft, uld"})
+    alm: dict[str, Any] = field(default_factory=dict, metadata={"help": "keyword arguments of zett.losses.alm_loss "
+                                                                "(tau, divergence, debias, merge, theta, hidden_weight)"})
+    mixed_precision: str = field(default="no", metadata={"help": "no | bf16"})
+    cache_teacher: bool = field(default=True, metadata={"help": "run the teacher once per text and keep its "
+                                                        "token/boundary log-probs"})
+    eval_every: int = field(default=0, metadata={"help": "steps between BPB evaluations (0 = only at the end)"})
+    eval_docs: int = field(default=8, metadata={"help": "held-out texts for BPB"})
+    save_every: int = field(default=50, metadata={"help": "steps between checkpoints (the last step always saves)"})
+    num_workers: int = field(default=0, metadata={"help": "data loader worker processes (tokenize + align)"})
+    seed: int = field(default=0, metadata={"help": "seed for data order, initialisation and dropout"})
+
+    def __post_init__(self) -> None:
+        if self.trainable not in TRAINABLE:
+            raise ValueError(f"trainable={self.trainable!r}; choose one of {', '.join(TRAINABLE)}")
+        if self.mixed_precision not in ("no", "bf16"):
+            raise ValueError(f"mixed_precision={self.mixed_precision!r}; choose 'no' or 'bf16'")
+        for name in ("steps", "batch_size", "grad_accum", "max_length"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.batch_size % self.grad_accum:
+            raise ValueError(f"batch_size ({self.batch_size}) must be a multiple of grad_accum ({self.grad_accum})")
+        from ..losses import available_losses
+
+        unknown = set(self.losses) - set(available_losses())
+        if unknown or not self.losses:
+            raise ValueError(f"losses={self.losses}: unknown {sorted(unknown)}; use {available_losses()}")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "DistillConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown DistillConfig fields {sorted(unknown)}; known: {sorted(names)}")
+        return cls(**data)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "DistillConfig":
+        return cls.from_dict(yaml.safe_load(Path(path).read_text()) or {})
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)

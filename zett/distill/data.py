@@ -1,0 +1,97 @@
+"""Batches for distillation: texts → both tokenizations → chunk alignment, in data loader workers.
+
+The texts of step k are a pure function of (seed, k), so a resumed run sees
+exactly the batches the uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from tokenizers_zoo import Aligner, encode_text
+
+
+def start_id(tokenizer: Any) -> int:
+    idx = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    if idx is None:
+        raise ValueError(f"{tokenizer.name_or_path or 'tokenizer'} has neither BOS nor EOS to start a text with")
+    return int(idx)
+
+
+def step_indices(n_texts: int, batch_size: int, step: int, seed: int) -> list[int]:
+    """Text indices of optimizer step ``step``: epochs of seeded permutations, consumed in order."""
+    start = step * batch_size
+    out: list[int] = []
+    while len(out) < batch_size:
+        epoch, offset = divmod(start + len(out), n_texts)
+        perm = np.random.default_rng([seed, epoch]).permutation(n_texts)
+        out.extend(perm[offset:offset + batch_size - len(out)].tolist())
+    return out
+
+
+class StepBatches(Dataset):
+    """Item k = the collated batch of this process's share of step ``first + k``."""
+
+    def __init__(self, texts: Sequence[str], student_tok: Any, teacher_tok: Any, *, batch_size: int,
+                 max_length: int, teacher_max_length: int, seed: int, first: int, last: int,
+                 rank: int = 0, world: int = 1):
+        self.texts, self.student_tok, self.teacher_tok = texts, student_tok, teacher_tok
+        self.batch_size, self.max_length, self.teacher_max_length = batch_size, max_length, teacher_max_length
+        self.seed, self.first, self.last, self.rank, self.world = seed, first, last, rank, world
+        self._aligner: Aligner | None = None
+
+    def __len__(self) -> int:
+        return self.last - self.first
+
+    def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
+        idx = step_indices(len(self.texts), self.batch_size, self.first + k, self.seed)
+        share = idx[self.rank::self.world]
+        return self.collate(share)
+
+    def collate(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        if self._aligner is None:  # built lazily: once per worker process
+            self._aligner = Aligner(self.teacher_tok, self.student_tok)
+        s_start, t_start = start_id(self.student_tok), start_id(self.teacher_tok)
+        s_rows, t_rows = [], []
+        for i in indices:
+            text = self.texts[i]
+            s_rows.append(([s_start] + encode_text(self.student_tok, text))[:self.max_length])
+            t_rows.append(([t_start] + encode_text(self.teacher_tok, text))[:self.teacher_max_length])
+        aligned = self._aligner.batch(list(zip(t_rows, s_rows)), self.teacher_max_length, self.max_length)
+        batch = {"text_index": torch.tensor(indices, dtype=torch.long)}
+        for name, rows, pad in (("student", s_rows, s_start), ("teacher", t_rows, t_start)):
+            width = max(len(r) for r in rows)
+            ids = torch.full((len(rows), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(rows), width), dtype=torch.long)
+            for r, row in enumerate(rows):
+                ids[r, :len(row)] = torch.tensor(row)
+                mask[r, :len(row)] = 1
+            batch[f"{name}_input_ids"], batch[f"{name}_attention_mask"] = ids, mask
+        batch["teacher_chunk_id"] = aligned["teacher_chunk_id"][:, :batch["teacher_input_ids"].shape[1]]
+        batch["student_chunk_id"] = aligned["student_chunk_id"][:, :batch["student_input_ids"].shape[1]]
+        batch["num_chunks"] = aligned["num_chunks"]
+        return batch
+
+
+def loader(dataset: StepBatches, num_workers: int) -> DataLoader:
+    return DataLoader(dataset, batch_size=None, shuffle=False, num_workers=num_workers,
+                      persistent_workers=False)
+
+
+def split_micro(batch: dict[str, torch.Tensor], parts: int) -> list[dict[str, torch.Tensor]]:
+    """Split a collated batch into ``parts`` micro-batches along the batch dimension."""
+    size = batch["student_input_ids"].shape[0]
+    bounds = np.linspace(0, size, parts + 1).astype(int)
+    return [{k: v[a:b] for k, v in batch.items()} for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
+def default_teacher_length(student_tok: Any, teacher_tok: Any, texts: Sequence[str], max_length: int) -> int:
+    """Teacher length that covers the bytes of ``max_length`` student tokens (measured on a few texts)."""
+    sample = [t for t in texts[:32] if t] or ["x"]
+    s = sum(len(encode_text(student_tok, t)) for t in sample)
+    t = sum(len(encode_text(teacher_tok, t)) for t in sample)
+    return max(8, int(max_length * t / max(s, 1) * 1.1) + 2)
