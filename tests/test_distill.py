@@ -116,13 +116,17 @@ def test_config_yaml_and_validation(tmp_path):
 
 
 def test_two_processes_match_one(tmp_path):
-    """accelerate launch --num_processes 2 --cpu: the same loss trajectory as one process, same global batch."""
+    """Two CPU processes give the same loss trajectory as one process with the same global batch.
+
+    accelerate 1.x's `launch --cpu --num_processes 2` only multi-processes with an MPI hostfile (else it runs one
+    process); `launch --multi_gpu --num_processes 2` on a machine without GPUs starts two gloo CPU processes
+    (torchrun), which zett.distill's Accelerator(cpu=True) joins."""
     script = REPO / "tests" / "distill_worker.py"
     env = dict(os.environ, PYTHONPATH=str(REPO / "tests") + os.pathsep + os.environ.get("PYTHONPATH", ""))
     single = tmp_path / "one.json"
     subprocess.run([sys.executable, str(script), str(single)], check=True, env=env, timeout=300)
     double = tmp_path / "two.json"
-    subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu",
+    subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--multi_gpu",
                     "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(script),
                     str(double)], check=True, env=env, timeout=300)
     one, two = json.loads(single.read_text()), json.loads(double.read_text())
