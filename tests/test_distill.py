@@ -133,3 +133,36 @@ def test_two_processes_match_one(tmp_path):
     assert (one["processes"], two["processes"]) == (1, 2)
     assert len(one["losses"]) == len(two["losses"]) == 4
     assert two["losses"] == pytest.approx(one["losses"], rel=1e-3)
+
+
+def test_transfer_with_self_distillation(setup, tmp_path):
+    teacher, teacher_tok, _, _ = setup
+    cfg = config("full", steps=3)
+    new, tok = zett.transfer(teacher, "byte", base_tokenizer=teacher_tok, distill=cfg, distill_data=TEXTS,
+                             distill_run_dir=tmp_path / "run")
+    assert new.config.zett["distill_steps"] == 3 and len(tok) == new.config.vocab_size
+    plain, _ = zett.transfer(teacher, "byte", base_tokenizer=teacher_tok)
+    assert not torch.equal(new.get_input_embeddings().weight, plain.get_input_embeddings().weight)
+    with pytest.raises(ValueError, match="distill_data"):
+        zett.transfer(teacher, "byte", base_tokenizer=teacher_tok, distill=cfg)
+
+
+def test_cli_distill_and_transfer_distill(tmp_path, tiny_model_dir):
+    import yaml
+    from zett.cli import main
+
+    data = tmp_path / "d.jsonl"
+    data.write_text("\n".join(json.dumps({"text": t}) for t in TEXTS))
+    assert main(["transfer", "--model", str(tiny_model_dir), "--tokenizer", "byte", "--out", str(tmp_path / "t"),
+                 "--distill-steps", "2", "--distill-data", str(data)]) == 0
+    assert "| distillation steps | 2 |" in (tmp_path / "t" / "README.md").read_text()
+    spec = {"student": str(tmp_path / "t"), "teacher": str(tiny_model_dir), "data": str(data),
+            "eval_data": str(data), "out": str(tmp_path / "s"), "run_dir": str(tmp_path / "r"),
+            "config": {"steps": 2, "batch_size": 2, "max_length": 32, "trainable": "embeddings"}}
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(spec))
+    assert main(["distill", str(tmp_path / "job.yaml")]) == 0
+    assert (tmp_path / "s" / "model.safetensors").exists() and (tmp_path / "r" / "checkpoint").exists()
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump({"student": "x"}))
+    assert main(["distill", str(tmp_path / "bad.yaml")]) == 1
+    assert main(["transfer", "--model", str(tiny_model_dir), "--tokenizer", "byte", "--out", str(tmp_path / "u"),
+                 "--distill-steps", "2"]) == 1

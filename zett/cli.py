@@ -32,6 +32,14 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--max-docs", type=int, default=20)
     t.add_argument("--push-to-hub", metavar="REPO", help="also upload to this Hub model repo")
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--distill-steps", type=int, default=0, help="continue with N steps of ALM self-distillation")
+    t.add_argument("--distill-data", help="JSONL/text file for --distill-steps")
+    t.add_argument("--distill-config", help="YAML DistillConfig for --distill-steps (steps are overridden)")
+    t.add_argument("--run-dir", help="checkpoint directory for --distill-steps (resumes when re-run)")
+
+    ds = sub.add_parser("distill", help="distil a teacher into a student (YAML config)")
+    ds.add_argument("config", help="YAML with student, teacher, data, out and a `config:` DistillConfig block")
+    ds.add_argument("--overwrite", action="store_true")
 
     e = sub.add_parser("eval", help="bits per byte of a model on texts")
     e.add_argument("--model", required=True)
@@ -53,11 +61,21 @@ def _transfer(args: argparse.Namespace) -> None:
     from .models import load_model
     from .transfer import transfer
 
+    from .distill import DistillConfig
+
     prepare_out_dir(args.out, args.overwrite)  # fail before the slow part
     texts = read_texts(args.eval_texts, max_docs=args.max_docs) if args.eval_texts else None
+    distill = None
+    if args.distill_steps:
+        if not args.distill_data:
+            raise ValueError("--distill-steps needs --distill-data FILE")
+        distill = DistillConfig.from_yaml(args.distill_config) if args.distill_config else DistillConfig()
+        distill.steps = args.distill_steps
+        distill.__post_init__()
     model, _ = load_model(args.model)
     new, tok = transfer(model, args.tokenizer, base_tokenizer=args.base_tokenizer, method=args.method,
-                        copy_overlap=not args.no_copy_overlap, seed=args.seed)
+                        copy_overlap=not args.no_copy_overlap, seed=args.seed, distill=distill,
+                        distill_data=args.distill_data, distill_run_dir=args.run_dir)
     bpb = bits_per_byte(new, tok, texts) if texts else None
     out = export(new, tok, args.out, push_to_hub=args.push_to_hub, overwrite=args.overwrite,
                  bpb={args.eval_texts: bpb} if bpb is not None else None)
@@ -79,13 +97,41 @@ def _eval(args: argparse.Namespace) -> None:
         print(f"{res.bpb:.4f} bits/byte over {res.bytes} bytes, {len(texts)} documents, {res.tokens} tokens")
 
 
+def _distill(args: argparse.Namespace) -> None:
+    import yaml
+
+    from .distill import DistillConfig, distill
+    from .export import export, prepare_out_dir
+    from .models import load_model
+
+    spec = yaml.safe_load(open(args.config, encoding="utf-8")) or {}
+    missing = [k for k in ("student", "teacher", "data", "out") if k not in spec]
+    if missing:
+        raise ValueError(f"{args.config} lacks {', '.join(missing)}; it needs student, teacher, data and out "
+                         "(plus optional student_tokenizer, teacher_tokenizer, eval_data, run_dir, config)")
+    prepare_out_dir(spec["out"], args.overwrite)
+    config = DistillConfig.from_dict(spec.get("config") or {})
+    from tokenizers_zoo import load_tokenizer
+
+    student, student_tok = load_model(spec["student"])
+    teacher, teacher_tok = load_model(spec["teacher"])
+    student_tok = load_tokenizer(spec.get("student_tokenizer") or student_tok)
+    result = distill(student, student_tok, teacher, spec.get("teacher_tokenizer") or teacher_tok, spec["data"],
+                     config, eval_data=spec.get("eval_data"), run_dir=spec.get("run_dir"))
+    last = next((m["eval_bpb"] for m in reversed(result.metrics) if "eval_bpb" in m), None)
+    out = export(result.model, student_tok, spec["out"], overwrite=args.overwrite,
+                 bpb={"eval": last} if last is not None else None,
+                 card={"distill_steps": result.steps, "method": "distill"})
+    print(f"wrote {out} after {result.steps} steps" + (f" (eval BPB {last:.4f})" if last is not None else ""))
+
+
 def _demo(args: argparse.Namespace) -> None:
     from .demo import run_demo
 
     run_demo(docs=args.docs, langs=args.langs.split(","))
 
 
-COMMANDS = {"transfer": _transfer, "eval": _eval, "demo": _demo}
+COMMANDS = {"transfer": _transfer, "eval": _eval, "distill": _distill, "demo": _demo}
 
 
 def main(argv: list[str] | None = None) -> int:

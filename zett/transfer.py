@@ -23,8 +23,9 @@ log = logging.getLogger(__name__)
 
 
 def transfer(model: Any, tokenizer: Any, *, base_tokenizer: Any = None, method: str | None = None,
-             hypernet: Any = None, distill: Any = None, copy_overlap: bool | None = None,
-             inplace: bool = False, eos_token: str | None = None, seed: int = 0) -> tuple[Any, Any]:
+             hypernet: Any = None, distill: Any = None, distill_data: Any = None, copy_overlap: bool | None = None,
+             inplace: bool = False, eos_token: str | None = None, seed: int = 0,
+             distill_run_dir: Any = None) -> tuple[Any, Any]:
     """Return ``(model, tokenizer)`` where ``model`` speaks ``tokenizer``.
 
     ``tokenizer``: a tokenizer object or anything :func:`tokenizers_zoo.load_tokenizer`
@@ -33,12 +34,18 @@ def transfer(model: Any, tokenizer: Any, *, base_tokenizer: Any = None, method: 
     ``method``: a registered predictor (``fvt`` by default). ``copy_overlap``:
     copy rows of tokens the base has too (default: on). The input model is
     left unchanged unless ``inplace=True``; dtype and device are kept.
+
+    ``distill``: a :class:`zett.DistillConfig` (or dict): continue with ALM
+    self-distillation on ``distill_data`` against the original model and its
+    tokenizer (the teacher), checkpointed in ``distill_run_dir`` if given.
     """
     if hypernet is not None or method == "hypernet":
         raise ValueError("method='hypernet' is not available in this version of zett yet; "
                          "use method='fvt' (or 'mean', 'random')")
-    if distill is not None:
-        raise ValueError("distill= is not available in this version of zett yet; transfer without it")
+    if distill is not None and distill_data is None:
+        raise ValueError("distill= needs distill_data= (texts to self-distil on: a .jsonl/.txt path or a list)")
+    if distill is not None and inplace:
+        raise ValueError("distill= needs the original model as teacher; use inplace=False")
     base_tok = _resolve_base_tokenizer(model, base_tokenizer)
     target = load_tokenizer(tokenizer, base=base_tok)
     if eos_token is not None:
@@ -63,6 +70,12 @@ def transfer(model: Any, tokenizer: Any, *, base_tokenizer: Any = None, method: 
         "method": method, "copy_overlap": bool(copy_overlap), "copied_rows": int(len(t_ids)),
         "byte_level_target": is_byte_tokenizer(target),
     }
+    if distill is not None:
+        from .distill import distill as run_distill
+
+        result = run_distill(out, target, model, base_tok, distill_data, distill, run_dir=distill_run_dir)
+        out = result.model
+        out.config.zett = dict(out.config.zett, distill_steps=result.steps)
     return out, target
 
 
