@@ -55,7 +55,7 @@ def distill(student: Any, student_tokenizer: Any, teacher: Any, teacher_tokenize
     if len(student_tok) > student.get_input_embeddings().weight.shape[0]:
         raise ValueError(f"student tokenizer has {len(student_tok)} tokens but the student only "
                          f"{student.get_input_embeddings().weight.shape[0]} embeddings; transfer it first")
-    run = Path(run_dir) if run_dir is not None else None
+    run = Path(run_dir).expanduser() if run_dir is not None else None
     acc = Accelerator(mixed_precision=config.mixed_precision, cpu=not torch.cuda.is_available())
     if run is not None and acc.is_main_process:
         run.mkdir(parents=True, exist_ok=True)
