@@ -25,24 +25,26 @@ from zett.distill.data import StepBatches
 from zett.distill.trainer import Context, make_optimizer, prepare_trainable, teacher_outputs, train_step
 from zett.losses import boundary_mask
 
-RECIPES = {"alm": {"alm": 1.0}, "alm+sft": {"alm": 1.0, "sft": 1.0}, "sft": {"sft": 1.0}, "uld": {"uld": 1.0}}
+RECIPES = {"alm": {"alm": 1.0}, "sft": {"sft": 1.0}, "alm+sft": {"alm": 1.0, "sft": 1.0}, "uld": {"uld": 1.0}}
 RUNS = Path.home() / ".cache" / "zett-runs" / "distill_losses"
 
 
 def base_config(args) -> dict:
     return dict(steps=args.steps, batch_size=4, max_length=256, lr=args.lr, warmup_steps=5, trainable="full",
-                mixed_precision="bf16", save_every=25, seed=0)
+                mixed_precision=args.precision, save_every=25, seed=0)
 
 
-def step_cost(model, tok, student, s_tok, texts) -> dict:
+def step_cost(model, tok, student, s_tok, texts, precision: str) -> dict:
     """Seconds per training step (same batch) for SFT and ALM with a warm teacher cache, and the teacher's cost."""
     from accelerate import Accelerator
 
     out = {}
-    acc = Accelerator(cpu=True, mixed_precision="bf16")
+    from zett.distill.config import resolve_precision
+
+    acc = Accelerator(cpu=True, mixed_precision=resolve_precision(precision))
     for name in ("sft", "alm"):
         cfg = DistillConfig(steps=10, batch_size=4, max_length=256, lr=1e-6, trainable="full",
-                            mixed_precision="bf16", losses=RECIPES[name])
+                            mixed_precision=precision, losses=RECIPES[name])
         stu = prepare_trainable(copy.deepcopy(student), cfg)
         opt, sched = make_optimizer(stu, cfg)
         ctx = Context(acc, cfg, model, boundary_mask(s_tok), boundary_mask(tok))
@@ -53,7 +55,7 @@ def step_cost(model, tok, student, s_tok, texts) -> dict:
         teacher_outputs(ctx, batch)  # fills the cache
         out["teacher_s"] = time.perf_counter() - t0
         times = []
-        for _ in range(4):
+        for _ in range(3):
             t0 = time.perf_counter()
             train_step(stu, opt, sched, batch, ctx)
             times.append(time.perf_counter() - t0)
@@ -80,6 +82,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--recipes", default=",".join(RECIPES))
+    ap.add_argument("--precision", default="auto", help="no | bf16 | auto (bf16 only where native)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "distill_losses.json")
     args = ap.parse_args()
     require_assets()
@@ -93,7 +96,7 @@ def main() -> None:
     evals = {lang: [t[:1500] for t in corpus(lang, docs)] for lang in langs}
     train = corpus("en", 2000, split="train")
     if not res.has(kind="cost"):
-        res.add(kind="cost", **step_cost(model, tok, zett.transfer(model, s_tok)[0], s_tok, train[:8]))
+        res.add(kind="cost", **step_cost(model, tok, zett.transfer(model, s_tok)[0], s_tok, train[:8], args.precision))
         res.add(kind="align", tokens_per_s=align_throughput(tok, s_tok, corpus("en", 50)))
     print({k: v for r in res.data["rows"] if r.get("kind") in ("cost", "align") for k, v in r.items()}, flush=True)
     for lang in langs:
@@ -124,7 +127,7 @@ def write_table(res: Results, path: Path, langs: list[str], steps: int) -> None:
     rows = [r for r in res.data["rows"] if r.get("kind") == "bpb"]
     get = {(r["recipe"], r["lang"]): r["bpb"] for r in rows if r.get("steps") in (None, steps)}
     recipes = ["original", "fvt"] + [r for r in RECIPES if any(k[0] == r for k in get)]
-    lines = [f"SmolLM2-135M -> bytes, {steps} steps x 4 x 256 bytes (bf16, full model); BPB on held-out text; "
+    lines = [f"SmolLM2-135M -> bytes, {steps} steps x 4 x 256 bytes (full model); BPB on held-out text; "
              f"{res.data['meta']['hardware']}", "", "| recipe | " + " | ".join(langs) + " |",
              "|---|" + "---|" * len(langs)]
     for r in recipes:

@@ -23,7 +23,7 @@ from tokenizers_zoo import load_tokenizer
 from ..data import read_texts
 from ..evaluate import bits_per_byte
 from ..losses import boundary_mask
-from .config import DistillConfig
+from .config import DistillConfig, resolve_precision
 from .data import StepBatches, default_teacher_length, loader
 from .trainer import (Context, StepCallback, load_checkpoint, log_metrics, make_optimizer, prepare_trainable,
                       progress_bar, save_checkpoint, train_step)
@@ -56,7 +56,7 @@ def distill(student: Any, student_tokenizer: Any, teacher: Any, teacher_tokenize
         raise ValueError(f"student tokenizer has {len(student_tok)} tokens but the student only "
                          f"{student.get_input_embeddings().weight.shape[0]} embeddings; transfer it first")
     run = Path(run_dir).expanduser() if run_dir is not None else None
-    acc = Accelerator(mixed_precision=config.mixed_precision, cpu=not torch.cuda.is_available())
+    acc = Accelerator(mixed_precision=resolve_precision(config.mixed_precision), cpu=not torch.cuda.is_available())
     if run is not None and acc.is_main_process:
         run.mkdir(parents=True, exist_ok=True)
         (run / "config.yaml").write_text(config.to_yaml())
