@@ -134,3 +134,13 @@ def test_property_real_tokenizers(pair):
         covered = sum(len(b) for b in chunk_bytes(t_ids, al.teacher_chunks, surface_forms(t_tok), al.num_chunks))
         first = b"".join(surface_forms(t_tok)[i] for i, c in zip(t_ids, al.teacher_chunks) if c < 0)
         assert covered + len(first) == len(b"".join(surface_forms(t_tok)[i] for i in t_ids))
+
+
+def test_lossy_side_mismatches_are_dropped_and_counted(byte_bpe, wordpiece):
+    # WordPiece lowercases: chunks whose bytes differ are dropped and counted, never silently kept
+    text = "Hello World, hello world"
+    aligner = Aligner(byte_bpe, wordpiece)
+    assert aligner.check
+    al = aligner([byte_bpe.bos_token_id] + encode_text(byte_bpe, text), [wordpiece.bos_token_id] + encode_text(wordpiece, text))
+    assert al.dropped >= 1
+    assert not Aligner(byte_bpe, byte_tokenizer()).check  # two exact tokenizers: no byte comparison needed

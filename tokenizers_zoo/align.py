@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from .specials import CHAT_ROLES, ROLES
-from .surface import TokenKind, vocabulary
+from .surface import TokenKind, normalisation, vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,9 @@ class _Side:
         vocab = vocabulary(tokenizer)
         self.forms = vocab.forms
         self.lengths = np.array([len(f) for f in vocab.forms], dtype=np.int64)
+        self.lead = [len(f) - len(f.lstrip(b" ")) for f in vocab.forms]  # leading spaces per token
+        rep = normalisation(tokenizer)
+        self.exact = rep.lossless and rep.unicode_form is None  # joined forms == the text, always
         self.special = np.array([k in (TokenKind.SPECIAL, TokenKind.UNUSED) for k in vocab.kinds], dtype=bool)
         self.role: dict[int, str] = {}
         for role in ROLES:
@@ -65,6 +68,14 @@ class _Side:
                     self.role[names[marker.encode()]] = role
         for i in np.flatnonzero(self.special):  # unnamed specials pair only with the same text
             self.role.setdefault(int(i), "text:" + vocab.forms[i].decode("utf-8", "replace"))
+
+    def leading_spaces(self, ids: np.ndarray) -> int:
+        total = 0
+        for i in ids:
+            total += self.lead[i]
+            if self.lead[i] < self.lengths[i]:
+                break
+        return total
 
     def segments(self, ids: np.ndarray) -> list[tuple[str, int, int]]:
         """Split into ("text", start, end) runs and ("special", i, i+1) tokens."""
@@ -84,9 +95,13 @@ class _Side:
 class Aligner:
     """Aligns tokenizations by a teacher and a student tokenizer; build once, call per pair."""
 
-    def __init__(self, teacher_tokenizer: Any, student_tokenizer: Any):
+    def __init__(self, teacher_tokenizer: Any, student_tokenizer: Any, *, check: bool | None = None):
+        """``check``: compare the bytes of every text run on both sides (dropping chunks that differ). Default:
+        only where a tokenizer is lossy or normalises Unicode; for two exact tokenizers the bytes agree by
+        construction (both reproduce the same text)."""
         self.teacher = _Side(teacher_tokenizer)
         self.student = _Side(student_tokenizer)
+        self.check = check if check is not None else not (self.teacher.exact and self.student.exact)
 
     def __call__(self, teacher_ids: Sequence[int], student_ids: Sequence[int], *,
                  max_teacher: int | None = None, max_student: int | None = None) -> PairAlignment:
@@ -126,10 +141,7 @@ class Aligner:
     def _text(self, t_ids, s_ids, t_out, s_out, first: int) -> tuple[int, int]:
         """Chunk one text run in place; returns (next free chunk id, chunks dropped)."""
         t_len, s_len = self.teacher.lengths[t_ids], self.student.lengths[s_ids]
-        t_bytes = b"".join(self.teacher.forms[i] for i in t_ids)
-        s_bytes = b"".join(self.student.forms[i] for i in s_ids)
-        t_lead = len(t_bytes) - len(t_bytes.lstrip(b" "))
-        s_lead = len(s_bytes) - len(s_bytes.lstrip(b" "))
+        t_lead, s_lead = self.teacher.leading_spaces(t_ids), self.student.leading_spaces(s_ids)
         shift = min(t_lead, s_lead)
         t_end = np.cumsum(t_len) - (t_lead - shift)  # extra leading spaces sit before offset 0
         s_end = np.cumsum(s_len) - (s_lead - shift)
@@ -143,9 +155,11 @@ class Aligner:
         t_out[:] = t_c + first
         s_out[:] = s_c + first
         dropped = 0
-        if t_bytes[t_lead - shift:] != s_bytes[s_lead - shift:]:
-            dropped = self._drop_mismatches(t_bytes[t_lead - shift:], s_bytes[s_lead - shift:], common,
-                                            t_out, s_out, first)
+        if self.check:
+            t_bytes = b"".join(self.teacher.forms[i] for i in t_ids)[t_lead - shift:]
+            s_bytes = b"".join(self.student.forms[i] for i in s_ids)[s_lead - shift:]
+            if t_bytes != s_bytes:
+                dropped = self._drop_mismatches(t_bytes, s_bytes, common, t_out, s_out, first)
         return first + len(common), dropped
 
     @staticmethod
