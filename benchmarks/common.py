@@ -11,10 +11,10 @@ from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
-ASSETS = Path(os.environ.get("ZETT_ASSETS", REPO.parent / "shared" / "assets"))
-MODELS = Path(os.environ.get("ZETT_ASSETS_CACHE", Path.home() / ".cache" / "zett-assets"))
-SMOLLM2 = MODELS / "SmolLM2-135M-Instruct.Q4_1.gguf"
+from zett.paths import assets_dir, models_dir
+
+ASSETS = assets_dir()
+SMOLLM2 = models_dir() / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def require_assets() -> None:

@@ -1,11 +1,10 @@
 """Where the real models fetched by ../shared/assets/fetch_models.sh live (None when not fetched)."""
 
-import os
 from pathlib import Path
 
+from zett.paths import models_dir
 
-def models_dir() -> Path:
-    return Path(os.environ.get("ZETT_ASSETS_CACHE", Path.home() / ".cache" / "zett-assets"))
+__all__ = ["models_dir", "smollm2_gguf"]
 
 
 def smollm2_gguf() -> Path | None:

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 
-import pytest
-import torch
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network (read at import time)
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-REPO = Path(__file__).resolve().parent.parent
-ASSETS = Path(os.environ.get("ZETT_ASSETS", REPO.parent / "shared" / "assets"))
+import json  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers  # noqa: E402
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast  # noqa: E402
+
+from zett.paths import REPO, assets_dir  # noqa: E402
+
+ASSETS = assets_dir()
 REAL_TOKENIZERS = sorted(p.name for p in (ASSETS / "tokenizers").glob("*")) if ASSETS.exists() else []
 
 TRAIN_TEXT = [

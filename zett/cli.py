@@ -69,9 +69,10 @@ def _transfer(args: argparse.Namespace) -> None:
     if args.distill_steps:
         if not args.distill_data:
             raise ValueError("--distill-steps needs --distill-data FILE")
-        distill = DistillConfig.from_yaml(args.distill_config) if args.distill_config else DistillConfig()
-        distill.steps = args.distill_steps
-        distill.__post_init__()
+        import dataclasses
+
+        base = DistillConfig.from_yaml(args.distill_config) if args.distill_config else DistillConfig()
+        distill = dataclasses.replace(base, steps=args.distill_steps)
     model, _ = load_model(args.model)
     new, tok = transfer(model, args.tokenizer, base_tokenizer=args.base_tokenizer, method=args.method,
                         copy_overlap=not args.no_copy_overlap, seed=args.seed, distill=distill,

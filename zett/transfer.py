@@ -56,7 +56,7 @@ def transfer(model: Any, tokenizer: Any, *, base_tokenizer: Any = None, method: 
     emb = base_embeddings(model)
     _check_size(len(target), emb.input, tied=emb.output is None)
     method = method or "fvt"
-    predictor = get_predictor(method, seed=seed) if method == "random" else get_predictor(method)
+    predictor = get_predictor(method, seed=seed)
     log.info("predicting %d embeddings with %s", len(target), method)
     predicted = predictor.predict(model, base_tok, target)
     if copy_overlap is None:

@@ -3,7 +3,8 @@
 A predictor maps (base model, base tokenizer, target tokenizer) to
 :class:`~hypernet.embeddings.Embeddings` for every target id. Rows that the
 transfer copies exactly (shared tokens, specials) may be anything here: the
-caller overwrites them.
+caller overwrites them. Every predictor's constructor takes ``seed`` (ignored by
+deterministic ones), so callers can pass it uniformly.
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ from . import register_predictor
 class MeanPredictor:
     """All rows equal the mean of the base embedding matrix."""
 
+    def __init__(self, seed: int = 0):
+        del seed  # deterministic
+
     def predict(self, base_model: Any, base_tokenizer: Any, target_tokenizer: Any) -> Embeddings:
         size = len(target_tokenizer)
         mats = [m.float().mean(0, keepdim=True).expand(size, -1).clone()

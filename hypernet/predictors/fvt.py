@@ -40,8 +40,8 @@ class FVTPredictor:
     mean base embedding.
     """
 
-    def __init__(self, max_subtokens: int | None = None):
-        self.max_subtokens = max_subtokens
+    def __init__(self, max_subtokens: int | None = None, seed: int = 0):
+        self.max_subtokens = max_subtokens  # seed: deterministic, unused
 
     def predict(self, base_model: Any, base_tokenizer: Any, target_tokenizer: Any) -> Embeddings:
         pieces = Decomposer(base_tokenizer)(vocabulary(target_tokenizer).forms, self.max_subtokens)

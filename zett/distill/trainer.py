@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import nullcontext
 import math
 import os
 import shutil
@@ -146,7 +147,7 @@ def train_step(model: Any, optimizer: Any, scheduler: Any, batch: dict, ctx: Con
     micro = split_micro(batch, ctx.config.grad_accum)
     for i, mb in enumerate(micro):
         t_out = teacher_outputs(ctx, mb)
-        sync = ctx.acc.no_sync(model) if i < len(micro) - 1 and ctx.acc.num_processes > 1 else _null()
+        sync = ctx.acc.no_sync(model) if i < len(micro) - 1 and ctx.acc.num_processes > 1 else nullcontext()
         with sync, ctx.acc.autocast():
             ids = mb["student_input_ids"].to(ctx.acc.device)
             mask = mb["student_attention_mask"].to(ctx.acc.device)
@@ -174,14 +175,6 @@ def train_step(model: Any, optimizer: Any, scheduler: Any, batch: dict, ctx: Con
     parts["loss"] = sum(ctx.config.losses[n] * parts[n] for n in ctx.config.losses)
     parts["lr"] = scheduler.get_last_lr()[0]
     return parts
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 # -- checkpoints -----------------------------------------------------------------------------------------------
