@@ -83,6 +83,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--recipes", default=",".join(RECIPES))
     ap.add_argument("--precision", default="auto", help="no | bf16 | auto (bf16 only where native)")
+    ap.add_argument("--cost-only", action="store_true", help="only the step-cost and alignment rows")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "distill_losses.json")
     args = ap.parse_args()
     require_assets()
@@ -99,6 +100,8 @@ def main() -> None:
         res.add(kind="cost", **step_cost(model, tok, zett.transfer(model, s_tok)[0], s_tok, train[:8], args.precision))
         res.add(kind="align", tokens_per_s=align_throughput(tok, s_tok, corpus("en", 50)))
     print({k: v for r in res.data["rows"] if r.get("kind") in ("cost", "align") for k, v in r.items()}, flush=True)
+    if args.cost_only:
+        return
     for lang in langs:
         if not res.has(kind="bpb", recipe="original", lang=lang):
             res.add(kind="bpb", recipe="original", lang=lang,
