@@ -7,6 +7,7 @@ exit 2; ``--debug`` shows the traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -56,12 +57,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def _transfer(args: argparse.Namespace) -> None:
     from .data import read_texts
+    from .distill import DistillConfig
     from .evaluate import bits_per_byte
     from .export import export, prepare_out_dir
     from .models import load_model
     from .transfer import transfer
-
-    from .distill import DistillConfig
 
     prepare_out_dir(args.out, args.overwrite)  # fail before the slow part
     texts = read_texts(args.eval_texts, max_docs=args.max_docs) if args.eval_texts else None
@@ -69,8 +69,6 @@ def _transfer(args: argparse.Namespace) -> None:
     if args.distill_steps:
         if not args.distill_data:
             raise ValueError("--distill-steps needs --distill-data FILE")
-        import dataclasses
-
         base = DistillConfig.from_yaml(args.distill_config) if args.distill_config else DistillConfig()
         distill = dataclasses.replace(base, steps=args.distill_steps)
     model, _ = load_model(args.model)
