@@ -16,7 +16,7 @@ import math
 import torch
 
 from . import register_loss
-from .stats import chunk_counts, chunk_last, chunk_sums
+from .stats import chunk_last, chunk_sums, valid_chunks
 
 LN2 = math.log(2.0)
 
@@ -59,13 +59,11 @@ def alm_loss(teacher_out: dict, student_out: dict, batch: dict, *, tau: float = 
     """ALM loss (scalar). ``normalizer``: the global number of valid groups (gradient accumulation or
     several processes); by default this batch's count."""
     t_chunk, s_chunk = batch["teacher_chunk_id"], batch["student_chunk_id"]
-    num = int(batch["num_chunks"].max()) if batch["num_chunks"].numel() else 0
+    num, valid = valid_chunks(batch)
     if num == 0:
         return student_out["token_logprobs"].sum() * 0.0
     t_lp = teacher_out["token_logprobs"].float()
     s_lp = student_out["token_logprobs"].float()
-    exists = torch.arange(num, device=t_chunk.device)[None, :] < batch["num_chunks"][:, None]
-    valid = exists & (chunk_counts(t_chunk >= 0, t_chunk, num) > 0)
     l_t = chunk_sums(t_lp, t_chunk, num).clamp(max=0.0)
     l_s = chunk_sums(s_lp, s_chunk, num).clamp(max=0.0)
     if debias:

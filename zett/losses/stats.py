@@ -75,3 +75,12 @@ def chunk_last(values: torch.Tensor, chunk_id: torch.Tensor, num: int) -> torch.
 def chunk_counts(mask: torch.Tensor, chunk_id: torch.Tensor, num: int) -> torch.Tensor:
     """[B, C]: how many positions of each chunk have ``mask`` set."""
     return chunk_sums(mask.to(torch.float32), chunk_id, num)
+
+
+def valid_chunks(batch: dict) -> tuple[int, torch.Tensor]:
+    """``(C, valid [B, C])``: the padded chunk count and which chunks exist and have >= 1 teacher token."""
+    nums = batch["num_chunks"]
+    num = int(nums.max()) if nums.numel() else 0
+    t_chunk = batch["teacher_chunk_id"]
+    exists = torch.arange(num, device=t_chunk.device)[None, :] < nums[:, None].to(t_chunk.device)
+    return num, exists & (chunk_counts(t_chunk >= 0, t_chunk, num) > 0)

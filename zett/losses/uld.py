@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from . import register_loss
-from .stats import chunk_counts, chunk_last
+from .stats import chunk_last, valid_chunks
 
 
 @register_loss("uld")
@@ -18,11 +18,9 @@ def uld_loss(teacher_out: dict, student_out: dict, batch: dict,
              normalizer: float | torch.Tensor | None = None) -> torch.Tensor:
     """Mean over valid chunks of the L1 distance between sorted next-token distributions."""
     t_chunk, s_chunk = batch["teacher_chunk_id"], batch["student_chunk_id"]
-    num = int(batch["num_chunks"].max()) if batch["num_chunks"].numel() else 0
+    num, valid = valid_chunks(batch)
     if num == 0:
         return student_out["logits"].sum() * 0.0
-    exists = torch.arange(num, device=t_chunk.device)[None, :] < batch["num_chunks"][:, None]
-    valid = exists & (chunk_counts(t_chunk >= 0, t_chunk, num) > 0)
     p_t = chunk_last(teacher_out["logits"].float(), t_chunk, num).softmax(-1)
     p_s = chunk_last(student_out["logits"].float(), s_chunk, num).softmax(-1)
     p_t = p_t.sort(dim=-1, descending=True).values
