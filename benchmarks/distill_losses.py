@@ -25,7 +25,11 @@ from zett.distill.data import StepBatches
 from zett.distill.trainer import Context, make_optimizer, prepare_trainable, teacher_outputs, train_step
 from zett.losses import boundary_mask
 
-RECIPES = {"alm": {"alm": 1.0}, "sft": {"sft": 1.0}, "alm+sft": {"alm": 1.0, "sft": 1.0}, "uld": {"uld": 1.0}}
+# name -> (losses, ALM keyword arguments)
+RECIPES = {"alm": ({"alm": 1.0}, {}), "sft": ({"sft": 1.0}, {}), "alm+sft": ({"alm": 1.0, "sft": 1.0}, {}),
+           "uld": ({"uld": 1.0}, {}), "alm+hidden": ({"alm": 1.0}, {"hidden_weight": 1.0}),
+           "alm+sft+hidden": ({"alm": 1.0, "sft": 1.0}, {"hidden_weight": 1.0}),
+           "alm-tau1": ({"alm": 1.0}, {"tau": 1.0}), "alm-nodebias": ({"alm": 1.0}, {"debias": False})}
 RUNS = Path.home() / ".cache" / "zett-runs" / "distill_losses"
 
 
@@ -44,7 +48,7 @@ def step_cost(model, tok, student, s_tok, texts, precision: str) -> dict:
     acc = Accelerator(cpu=True, mixed_precision=resolve_precision(precision))
     for name in ("sft", "alm"):
         cfg = DistillConfig(steps=10, batch_size=4, max_length=256, lr=1e-6, trainable="full",
-                            mixed_precision=precision, losses=RECIPES[name])
+                            mixed_precision=precision, losses=RECIPES[name][0])
         stu = prepare_trainable(copy.deepcopy(student), cfg)
         opt, sched = make_optimizer(stu, cfg)
         ctx = Context(acc, cfg, model, boundary_mask(s_tok), boundary_mask(tok))
@@ -114,7 +118,8 @@ def main() -> None:
     for name in args.recipes.split(","):
         if all(res.has(kind="bpb", recipe=name, steps=args.steps, lang=lang) for lang in langs):
             continue
-        cfg = DistillConfig(losses=RECIPES[name], **base_config(args))
+        losses, alm = RECIPES[name]
+        cfg = DistillConfig(losses=losses, alm=alm, **base_config(args))
         t0 = time.perf_counter()
         result = zett.distill(copy.deepcopy(student0), s_tok, model, tok, train, cfg,
                               run_dir=RUNS / f"{name}-{args.steps}-{args.lr}", progress=True)

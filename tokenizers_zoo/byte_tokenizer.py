@@ -37,6 +37,14 @@ def byte_tokenizer(specials_from: Any = None) -> PreTrainedTokenizerFast:
     backend = Tokenizer(models.BPE(vocab=vocab, merges=[], byte_fallback=False, ignore_merges=True))
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     backend.decoder = decoders.ByteLevel()
+    tok = wrap_with_specials(backend, specials_from)
+    tok.name_or_path = "byte"
+    return tok
+
+
+def wrap_with_specials(backend: Tokenizer, specials_from: Any = None) -> PreTrainedTokenizerFast:
+    """``backend`` (normal pieces only) + the special tokens, BOS/EOS insertion and chat template of
+    ``specials_from``, as a ``transformers`` fast tokenizer; ``<|endoftext|>`` as BOS/EOS/pad without a base."""
     if specials_from is None:
         names, roles = [DEFAULT_SPECIAL], {"bos": DEFAULT_SPECIAL, "eos": DEFAULT_SPECIAL,
                                            "pad": DEFAULT_SPECIAL, "unk": None}
@@ -59,7 +67,6 @@ def byte_tokenizer(specials_from: Any = None) -> PreTrainedTokenizerFast:
     )
     if specials_from is not None and getattr(specials_from, "chat_template", None):
         tok.chat_template = specials_from.chat_template
-    tok.name_or_path = "byte"
     return tok
 
 

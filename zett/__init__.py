@@ -15,8 +15,9 @@ from .data import read_texts  # noqa: E402
 from .distill import DistillConfig, distill  # noqa: E402
 from .ensemble import Ensemble, ensemble  # noqa: E402
 from .export import export, model_card  # noqa: E402
+from .hypertrain import HypernetTrainConfig, train_hypernet  # noqa: E402
 from .models import load_model  # noqa: E402
 from .transfer import transfer  # noqa: E402
 
-__all__ = ["DistillConfig", "Embeddings", "Ensemble", "distill", "ensemble", "__version__", "available_predictors", "evaluate", "export", "get_predictor",
+__all__ = ["DistillConfig", "HypernetTrainConfig", "train_hypernet", "Embeddings", "Ensemble", "distill", "ensemble", "__version__", "available_predictors", "evaluate", "export", "get_predictor",
            "load_model", "losses", "model_card", "read_texts", "register_predictor", "transfer"]

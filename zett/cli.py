@@ -25,7 +25,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--model", required=True, help="Hub id, local model directory or .gguf file")
     t.add_argument("--tokenizer", required=True, help="target: path, shipped name, Hub id, or 'byte'")
     t.add_argument("--base-tokenizer", help="the model's own tokenizer, if not beside the model")
-    t.add_argument("--method", default=None, help="embedding predictor (default fvt)")
+    t.add_argument("--method", default=None, help="embedding predictor: fvt (default), mean, random, hypernet")
+    t.add_argument("--hypernet", help="hypernetwork: directory, shipped name or Hub id (implies --method hypernet)")
     t.add_argument("--no-copy-overlap", action="store_true", help="predict shared tokens instead of copying them")
     t.add_argument("--out", required=True, help="output directory (must be empty unless --overwrite)")
     t.add_argument("--overwrite", action="store_true")
@@ -41,6 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     ds = sub.add_parser("distill", help="distil a teacher into a student (YAML config)")
     ds.add_argument("config", help="YAML with student, teacher, data, out and a `config:` DistillConfig block")
     ds.add_argument("--overwrite", action="store_true")
+
+    h = sub.add_parser("train-hypernet", help="train a hypernetwork for a base model (YAML config; resumes)")
+    h.add_argument("config", help="YAML HypernetTrainConfig (base_model, run_dir, steps, ...)")
+    h.add_argument("--steps", type=int, help="override the config's steps")
 
     e = sub.add_parser("eval", help="bits per byte of a model on texts")
     e.add_argument("--model", required=True)
@@ -73,7 +78,7 @@ def _transfer(args: argparse.Namespace) -> None:
         distill = dataclasses.replace(base, steps=args.distill_steps)
     model, _ = load_model(args.model)
     new, tok = transfer(model, args.tokenizer, base_tokenizer=args.base_tokenizer, method=args.method,
-                        copy_overlap=not args.no_copy_overlap, seed=args.seed, distill=distill,
+                        hypernet=args.hypernet, copy_overlap=False if args.no_copy_overlap else None, seed=args.seed, distill=distill,
                         distill_data=args.distill_data, distill_run_dir=args.run_dir)
     bpb = bits_per_byte(new, tok, texts) if texts else None
     out = export(new, tok, args.out, push_to_hub=args.push_to_hub, overwrite=args.overwrite,
@@ -124,13 +129,26 @@ def _distill(args: argparse.Namespace) -> None:
     print(f"wrote {out} after {result.steps} steps" + (f" (eval BPB {last:.4f})" if last is not None else ""))
 
 
+def _train_hypernet(args: argparse.Namespace) -> None:
+    from .hypertrain import HypernetTrainConfig, train_hypernet
+
+    config = HypernetTrainConfig.from_yaml(args.config)
+    if args.steps:
+        config = dataclasses.replace(config, steps=args.steps)
+    result = train_hypernet(config)
+    final = result.metrics[-1].get("eval_bpb") if result.metrics else None
+    print(f"wrote {config.run_dir}/hypernet after {result.steps} steps"
+          + (f"; zero-shot BPB {json.dumps(final)}" if final else ""))
+
+
 def _demo(args: argparse.Namespace) -> None:
     from .demo import run_demo
 
     run_demo(docs=args.docs, langs=args.langs.split(","))
 
 
-COMMANDS = {"transfer": _transfer, "eval": _eval, "distill": _distill, "demo": _demo}
+COMMANDS = {"transfer": _transfer, "eval": _eval, "distill": _distill, "train-hypernet": _train_hypernet,
+            "demo": _demo}
 
 
 def main(argv: list[str] | None = None) -> int:

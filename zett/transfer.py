@@ -31,17 +31,20 @@ def transfer(model: Any, tokenizer: Any, *, base_tokenizer: Any = None, method: 
     ``tokenizer``: a tokenizer object or anything :func:`tokenizers_zoo.load_tokenizer`
     takes (path, shipped name, Hub id, ``"byte"``). ``base_tokenizer``: the
     model's own tokenizer; by default loaded from the model's ``name_or_path``.
-    ``method``: a registered predictor (``fvt`` by default). ``copy_overlap``:
-    copy rows of tokens the base has too (default: on). The input model is
+    ``method``: a registered predictor (``fvt`` by default; ``hypernet=`` — a
+    :class:`hypernet.Hypernet`, a directory, a shipped name or a Hub id — implies
+    ``hypernet``). ``copy_overlap``: copy rows of tokens the base has too
+    (default: on, except hypernetwork transfers to bytes). The input model is
     left unchanged unless ``inplace=True``; dtype and device are kept.
 
     ``distill``: a :class:`zett.DistillConfig` (or dict): continue with ALM
     self-distillation on ``distill_data`` against the original model and its
     tokenizer (the teacher), checkpointed in ``distill_run_dir`` if given.
     """
-    if hypernet is not None or method == "hypernet":
-        raise ValueError("method='hypernet' is not available in this version of zett yet; "
-                         "use method='fvt' (or 'mean', 'random')")
+    if hypernet is not None:
+        if method not in (None, "hypernet"):
+            raise ValueError(f"hypernet= was given with method={method!r}; drop one of them")
+        method = "hypernet"
     if distill is not None and distill_data is None:
         raise ValueError("distill= needs distill_data= (texts to self-distil on: a .jsonl/.txt path or a list)")
     if distill is not None and inplace:
@@ -56,11 +59,14 @@ def transfer(model: Any, tokenizer: Any, *, base_tokenizer: Any = None, method: 
     emb = base_embeddings(model)
     _check_size(len(target), emb.input, tied=emb.output is None)
     method = method or "fvt"
-    predictor = get_predictor(method, seed=seed)
+    byte_target = is_byte_tokenizer(target)
+    if copy_overlap is None:
+        # a hypernetwork predicts byte rows itself (with copying, bytes would equal FVT); see README
+        copy_overlap = not (method == "hypernet" and byte_target)
+    kwargs = {"hypernet": hypernet, "copy_overlap": copy_overlap} if method == "hypernet" else {}
+    predictor = get_predictor(method, seed=seed, **kwargs)
     log.info("predicting %d embeddings with %s", len(target), method)
     predicted = predictor.predict(model, base_tok, target)
-    if copy_overlap is None:
-        copy_overlap = True
     t_ids, b_ids = exact_matches(target, base_tok, normal=copy_overlap)
     out = model if inplace else copy.deepcopy(model)
     _install(out, predicted, emb, t_ids, b_ids)
@@ -68,7 +74,7 @@ def transfer(model: Any, tokenizer: Any, *, base_tokenizer: Any = None, method: 
     out.config.zett = {
         "base_model": model_source(model), "target_tokenizer": str(getattr(target, "name_or_path", "")),
         "method": method, "copy_overlap": bool(copy_overlap), "copied_rows": int(len(t_ids)),
-        "byte_level_target": is_byte_tokenizer(target),
+        "byte_level_target": byte_target,
     }
     if distill is not None:
         from .distill import distill as run_distill

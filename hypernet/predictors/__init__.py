@@ -43,6 +43,6 @@ def available_predictors() -> list[str]:
     return sorted(_REGISTRY)
 
 
-from . import baselines, fvt  # noqa: E402,F401  (register the built-in predictors)
+from . import baselines, fvt, hypernet  # noqa: E402,F401  (register the built-in predictors)
 
 __all__ = ["Predictor", "register_predictor", "get_predictor", "available_predictors"]

@@ -1,0 +1,43 @@
+"""The ``hypernet`` predictor: a trained :class:`~hypernet.model.Hypernet` behind the predictor protocol."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..embeddings import Embeddings
+from ..overlap import exact_matches
+from . import register_predictor
+
+
+@register_predictor("hypernet")
+class HypernetPredictor:
+    """``hypernet``: a :class:`~hypernet.model.Hypernet` object, a directory, a shipped name or a Hub id.
+
+    ``copy_overlap``: rows the transfer copies from the base anyway are not run through the network.
+    """
+
+    def __init__(self, hypernet: Any = None, copy_overlap: bool = True, seed: int = 0):
+        if hypernet is None:
+            raise ValueError("method='hypernet' needs hypernet= (a path, a shipped name such as 'smollm2-135m', "
+                             "a Hub id, or a Hypernet object)")
+        self.hypernet, self.copy_overlap = hypernet, copy_overlap
+
+    def predict(self, base_model: Any, base_tokenizer: Any, target_tokenizer: Any) -> Embeddings:
+        import torch
+
+        from ..model import Hypernet
+
+        net = self.hypernet
+        if not isinstance(net, Hypernet):
+            net = Hypernet.from_pretrained(net)
+        if not net.is_bound:
+            net.bind(base_model, base_tokenizer)
+        else:
+            net.check_base(base_model)
+        skip = None
+        if self.copy_overlap:
+            t_ids, _ = exact_matches(target_tokenizer, base_tokenizer)
+            skip = torch.zeros(len(target_tokenizer), dtype=torch.bool)
+            skip[t_ids] = True
+        net.eval()
+        return net.predict(target_tokenizer, skip=skip)

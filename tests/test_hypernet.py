@@ -1,0 +1,104 @@
+"""The hypernetwork (SPEC §4.1-4.2, §2a): FVT at initialisation, buckets, saving, loading, base checks."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import zett
+from hypernet import Hypernet, HypernetConfig, get_predictor
+from tokenizers_zoo import TokenKind, byte_tokenizer, token_kinds
+
+from conftest import tiny_llama
+
+SMALL = dict(hidden_size=32, num_heads=4, num_layers=2)
+
+
+def trained_like(net: Hypernet, seed: int = 0) -> Hypernet:
+    """Random non-zero heads and fallback rows, as after training."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.1)
+    return net
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_untrained_hypernet_is_fvt(byte_bpe, spm_bpe, unigram, tied):
+    model = tiny_llama(len(byte_bpe), tied=tied)
+    net = Hypernet.for_base(model, byte_bpe, HypernetConfig(**SMALL))
+    for target in (spm_bpe, unigram, byte_tokenizer(specials_from=byte_bpe)):
+        pred = net.predict(target)
+        fvt = get_predictor("fvt").predict(model, byte_bpe, target)
+        normal = torch.tensor([k is not TokenKind.SPECIAL for k in token_kinds(target)])
+        for a, b in zip(pred.matrices(), fvt.matrices(), strict=True):
+            assert torch.equal(a[normal], b.float()[normal])
+        # transfer with it equals FVT to the bit (copies and specials included)
+        via_net, _ = zett.transfer(model, target, base_tokenizer=byte_bpe, hypernet=net, copy_overlap=True)
+        via_fvt, _ = zett.transfer(model, target, base_tokenizer=byte_bpe, method="fvt")
+        assert torch.equal(via_net.get_input_embeddings().weight, via_fvt.get_input_embeddings().weight)
+        assert torch.equal(via_net.get_output_embeddings().weight, via_fvt.get_output_embeddings().weight)
+
+
+def test_buckets_equal_one_token_at_a_time(byte_bpe):
+    model = tiny_llama(len(byte_bpe))
+    net = trained_like(Hypernet.for_base(model, byte_bpe, HypernetConfig(**SMALL)))
+    pieces = [[5], [7, 9, 11], [3, 4], [300, 301, 302, 303, 304, 305, 306, 307, 308, 309], [12, 13], []]
+    together = net(pieces)
+    alone = torch.cat([net([p]) for p in pieces])
+    assert torch.allclose(together, alone, atol=1e-5)
+    # more than max_subtokens pieces: the network sees the first 8, FVT averages all
+    assert not torch.allclose(net([pieces[3]]), net([pieces[3][:8]]))
+
+
+def test_fallback_rows_for_bytes_the_base_lacks(spm_bpe_no_fallback):
+    model = tiny_llama(len(spm_bpe_no_fallback))
+    net = trained_like(Hypernet.for_base(model, spm_bpe_no_fallback, HypernetConfig(**SMALL)))
+    assert net.config.num_fallback == len(net.decomposer.missing_bytes) > 0
+    byte = next(b for b in net.decomposer.missing_bytes if b >= 0x80)  # not valid UTF-8 alone
+    ids = net.decomposer([bytes([byte])])[0]
+    assert ids[0] >= net.config.base_vocab_size
+    out = net([ids]).sum()
+    out.backward()
+    assert net.fallback.grad[ids[0] - net.config.base_vocab_size].abs().sum() > 0
+
+
+def test_save_load_round_trip(tmp_path, byte_bpe, spm_bpe):
+    model = tiny_llama(len(byte_bpe), tied=False)
+    net = trained_like(Hypernet.for_base(model, byte_bpe, HypernetConfig(**SMALL)))
+    path = net.save_pretrained(tmp_path / "hn")
+    cfg = json.loads((path / "config.json").read_text())["zett_hypernet"]
+    assert cfg["fingerprint"] == net.config.fingerprint and cfg["base_vocab_size"] == len(byte_bpe)
+    weights = load_file(str(path / "model.safetensors"))
+    assert not any(k in ("table", "mu", "sigma") for k in weights)  # never the base embeddings
+    assert sum(v.numel() for v in weights.values()) == sum(p.numel() for p in net.parameters())
+    loaded = Hypernet.from_pretrained(path, model, byte_bpe)
+    a, b = net.predict(spm_bpe), loaded.predict(spm_bpe)
+    assert torch.equal(a.input, b.input) and torch.equal(a.output, b.output)
+    assert not torch.equal(a.input, get_predictor("fvt").predict(model, byte_bpe, spm_bpe).input.float())
+    # a path string works through transfer, and the trained rows arrive in the model
+    new, _ = zett.transfer(model, spm_bpe, base_tokenizer=byte_bpe, hypernet=str(path), copy_overlap=False)
+    assert torch.allclose(new.get_input_embeddings().weight[300], a.input[300])
+
+
+def test_wrong_base_and_bad_names_are_clear_errors(tmp_path, byte_bpe, spm_bpe):
+    model = tiny_llama(len(byte_bpe), seed=0)
+    path = Hypernet.for_base(model, byte_bpe, HypernetConfig(**SMALL)).save_pretrained(tmp_path / "hn")
+    other = tiny_llama(len(byte_bpe), seed=1)
+    with pytest.raises(ValueError, match="trained for base model"):
+        Hypernet.from_pretrained(path, other, byte_bpe)
+    with pytest.raises(ValueError, match="trained for base model"):
+        zett.transfer(other, spm_bpe, base_tokenizer=byte_bpe, hypernet=str(path))
+    with pytest.raises(ValueError, match="not found"):
+        Hypernet.from_pretrained(tmp_path / "missing")
+    with pytest.raises(ValueError, match="needs hypernet="):
+        zett.transfer(model, spm_bpe, base_tokenizer=byte_bpe, method="hypernet")
+    with pytest.raises(ValueError, match="drop one"):
+        zett.transfer(model, spm_bpe, base_tokenizer=byte_bpe, method="fvt", hypernet=str(path))
+
+
+def test_fingerprint_ignores_dtype(byte_bpe):
+    model = tiny_llama(len(byte_bpe))
+    net = Hypernet.for_base(model, byte_bpe, HypernetConfig(**SMALL))
+    net.check_base(model.to(torch.bfloat16))  # same weights, other dtype: accepted

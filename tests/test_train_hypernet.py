@@ -1,0 +1,121 @@
+"""zett.train_hypernet on a tiny Llama (SPEC §4.3): it trains, only the hypernetwork changes, resume is exact."""
+
+import json
+
+import pytest
+import torch
+
+import zett
+from hypernet import Hypernet
+
+from conftest import tiny_llama
+
+# not the tokenizers' training texts (spm_bpe learned those whole lines as single tokens)
+TEXTS = ["The lazy dog jumps over the quick brown fox, and the fox naps.",
+         "Der faule Hund springt; der schnelle Fuchs schläft über den Hund.",
+         "def jump(fox, dog):\n    return fox + dog  # über\n",
+         "Быстрая собака и ленивая лиса: jumps over 12 dogs.",
+         "Le chien paresseux saute, naïvement, par-dessus le renard rapide.",
+         "日本語と中文 and the quick dog 🤖 spaces  and\ttabs."]
+
+
+def config(tmp_path, name="run", **over):
+    base = dict(run_dir=str(tmp_path / name), steps=6, batch_size=4, max_length=40, vocab_size=[512, 700],
+                startup_texts=12, window=3, real_tokenizers=[], p_real=0.0, p_byte=0.25, negatives=64,
+                eval_tokenizers=[], save_every=2, data=TEXTS, eval_data=TEXTS[:2], num_workers=0, lr=3e-3,
+                warmup_steps=1, hypernet=dict(hidden_size=32, num_heads=4, num_layers=2))
+    base.update(over)
+    return base
+
+
+@pytest.fixture
+def base(byte_bpe):
+    torch.set_num_threads(1)  # tiny tensors: threads only add overhead
+    return tiny_llama(len(byte_bpe), seed=3), byte_bpe
+
+
+def test_it_trains_and_only_the_hypernet_changes(tmp_path, base, spm_bpe):
+    model, tok = base
+    spm_dir = tmp_path / "spm"
+    spm_bpe.save_pretrained(spm_dir)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    cfg = config(tmp_path, steps=25, data=TEXTS[:4], real_tokenizers=[str(spm_dir)], p_real=1.0, p_byte=0.0,
+                 eval_tokenizers=[str(spm_dir)], lr=1e-2, losses={"alm": 1.0, "lexical": 0.1})
+    fresh = Hypernet.for_base(model, tok, zett.HypernetTrainConfig(**cfg).hypernet and None)
+    result = zett.train_hypernet(cfg, base_model=model, base_tokenizer=tok, progress=False)
+    losses = [m["alm"] for m in result.metrics if "alm" in m]
+    assert len(losses) == 25 and all(m["source"] == f"real:{spm_dir}" for m in result.metrics if "source" in m)
+    assert sum(losses[-5:]) / 5 < 0.7 * sum(losses[:5]) / 5  # the same batch each step: ALM must fall
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # base frozen
+    changed = {n for n, p in result.hypernet.named_parameters()
+               if not torch.equal(p, dict(fresh.named_parameters())[n])}
+    assert "heads.0.2.weight" in changed and any(n.startswith("encoder.") for n in changed)
+    run = tmp_path / "run"
+    assert (run / "hypernet" / "model.safetensors").exists() and (run / "curves.svg").exists()
+    assert "zero-shot BPB" in (run / "curves.svg").read_text()
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    final = rows[-1]["eval_bpb"][str(spm_dir)]["all"]
+    # the periodic evaluation is the zero-shot transfer with the trained hypernetwork
+    new, spm = zett.transfer(model, spm_dir, base_tokenizer=tok, hypernet=run / "hypernet")
+    assert final == pytest.approx(zett.evaluate.bits_per_byte(new, spm, TEXTS[:2], progress=False), rel=1e-6)
+
+
+def test_killed_run_resumes_exactly(tmp_path, base):
+    model, tok = base
+    whole = zett.train_hypernet(config(tmp_path, "whole"), base_model=model, base_tokenizer=tok, progress=False)
+    first = zett.train_hypernet(config(tmp_path, "killed"), base_model=model, base_tokenizer=tok, progress=False,
+                                on_step=lambda step, row: step < 3)  # dies after step 3; checkpoint at step 2
+    assert first.steps == 3
+    resumed = zett.train_hypernet(config(tmp_path, "killed"), base_model=model, base_tokenizer=tok, progress=False)
+    assert resumed.steps == 6 and resumed.metrics[0]["step"] == 3
+    assert [m["source"] for m in resumed.metrics if "source" in m] == \
+        [m["source"] for m in whole.metrics if "source" in m][2:]
+    for (name, a), (_, b) in zip(whole.hypernet.state_dict().items(), resumed.hypernet.state_dict().items()):
+        assert torch.allclose(a, b, atol=1e-6), name
+
+
+def test_config_errors(tmp_path, base):
+    model, tok = base
+    with pytest.raises(ValueError, match="unknown train_hypernet config fields"):
+        zett.train_hypernet({"run_dir": str(tmp_path), "stepz": 3}, base_model=model, base_tokenizer=tok)
+    with pytest.raises(ValueError, match="run_dir"):
+        zett.train_hypernet({}, base_model=model, base_tokenizer=tok)
+    with pytest.raises(ValueError, match="losses"):
+        zett.HypernetTrainConfig(losses={"uld": 1.0})
+
+
+def test_cli_train_hypernet_then_transfer(tmp_path, tiny_model_dir):
+    import yaml
+
+    from zett.cli import main
+
+    cfg = config(tmp_path, steps=2, base_model=str(tiny_model_dir), losses={"alm": 1.0, "sft": 0.5})
+    (tmp_path / "hn.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["train-hypernet", str(tmp_path / "hn.yaml")]) == 0
+    hn = tmp_path / "run" / "hypernet"
+    assert main(["transfer", "--model", str(tiny_model_dir), "--tokenizer", "byte", "--hypernet", str(hn),
+                 "--out", str(tmp_path / "out")]) == 0
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "hypernet" in card
+
+
+def test_two_processes_match_one(tmp_path):
+    """`accelerate launch --multi_gpu --num_processes 2` on a GPU-less machine: two gloo CPU processes (see
+    test_distill.py for why not `--cpu`); same loss trajectory as one process with the same global batch."""
+    import os
+    import subprocess
+    import sys
+
+    from zett.paths import REPO
+
+    script = REPO / "tests" / "hypernet_worker.py"
+    env = dict(os.environ, PYTHONPATH=str(REPO / "tests") + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    single, double = tmp_path / "one.json", tmp_path / "two.json"
+    subprocess.run([sys.executable, str(script), str(single)], check=True, env=env, timeout=300)
+    subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--multi_gpu",
+                    "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(script),
+                    str(double)], check=True, env=env, timeout=300)
+    one, two = json.loads(single.read_text()), json.loads(double.read_text())
+    assert (one["processes"], two["processes"]) == (1, 2)
+    assert len(one["losses"]) == len(two["losses"]) == 4
+    assert two["losses"] == pytest.approx(one["losses"], rel=1e-3)

@@ -1,0 +1,108 @@
+"""``HypernetTrainConfig``: every knob of a hypernetwork training run, YAML in and out (SPEC §4.3)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ASSET_TOKENIZERS = ("gpt2", "llama2", "llama3", "mistral-v3", "qwen3", "smollm2")
+
+
+@dataclass
+class HypernetTrainConfig:
+    """Defaults are a CPU-sized recipe for SmolLM2-135M (``examples/hypernet_smollm2.yaml``)."""
+
+    base_model: str = field(default="", metadata={"help": "base model: directory, .gguf or Hub id"})
+    run_dir: str = field(default="", metadata={"help": "config, metrics.jsonl, plot, checkpoint/ and the "
+                                                        "final hypernet/ go here; a second call resumes"})
+    data: Any = field(default=None, metadata={"help": "training texts (.jsonl/.txt, list); default: every "
+                                                      "*.train.jsonl of the shared assets corpus"})
+    eval_data: Any = field(default=None, metadata={"help": "held-out texts; default: the assets' *.valid.jsonl, "
+                                                           "eval_docs per language"})
+    eval_tokenizers: list[str] = field(default_factory=lambda: ["llama2", "qwen3", "byte"],
+                                       metadata={"help": "fixed tokenizers for the periodic zero-shot BPB"})
+    eval_docs: int = field(default=2, metadata={"help": "held-out documents per language"})
+    eval_chars: int = field(default=1000, metadata={"help": "characters per held-out document"})
+    eval_every: int = field(default=0, metadata={"help": "steps between evaluations (0 = only at the end)"})
+    steps: int = field(default=1000, metadata={"help": "optimizer steps"})
+    batch_size: int = field(default=8, metadata={"help": "texts per step (global)"})
+    grad_accum: int = field(default=1, metadata={"help": "micro-batches per step (per process)"})
+    max_length: int = field(default=128, metadata={"help": "base-tokenizer tokens per text; the sampled "
+                                                           "tokenizer sees the same text span"})
+    lr: float = field(default=3e-4, metadata={"help": "peak learning rate"})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay (not biases/norms)"})
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = field(default=0.1, metadata={"help": "gradient norm clip (ZeTT: 0.1)"})
+    warmup_steps: int = field(default=50, metadata={"help": "linear warm-up, then cosine decay to 10%"})
+    hypernet: dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "HypernetConfig fields: hidden_size, num_layers, num_heads, ffn_mult, max_subtokens"})
+    vocab_size: list[int] = field(default_factory=lambda: [8192, 32768],
+                                  metadata={"help": "range of sampled vocabulary sizes (log-uniform)"})
+    window: int = field(default=16, metadata={"help": "substring-count tables in the sampler's window"})
+    stride: int = field(default=1, metadata={"help": "count substrings starting at every k-th byte"})
+    startup_texts: int = field(default=2000, metadata={"help": "texts that fill the sampler's first window"})
+    real_tokenizers: list[str] = field(default_factory=lambda: [t for t in ASSET_TOKENIZERS if t != "smollm2"],
+                                       metadata={"help": "real tokenizers in the mix (names in the assets' "
+                                                         "tokenizers/ or paths)"})
+    p_real: float = field(default=0.2, metadata={"help": "probability of a real tokenizer"})
+    p_byte: float = field(default=0.1, metadata={"help": "probability of the byte tokenizer"})
+    p_base: float = field(default=0.0, metadata={"help": "probability of the base tokenizer (with copying, "
+                                                         "all its rows are copies: a step without gradient)"})
+    negatives: int = field(default=2048, metadata={"help": "vocabulary rows predicted per step besides the "
+                                                           "batch's own (uniform, with the sampled-softmax "
+                                                           "correction); 0 = the full vocabulary"})
+    losses: dict[str, float] = field(default_factory=lambda: {"alm": 1.0},
+                                     metadata={"help": "alm, sft (next-token), lexical -> weight"})
+    alm: dict[str, Any] = field(default_factory=dict, metadata={"help": "zett.losses.alm_loss keyword arguments"})
+    copy_overlap: bool = field(default=True, metadata={"help": "hold rows that exist in the base at the base's "
+                                                                "values (subword tokenizers), as transfer does"})
+    copy_bytes: bool = field(default=False, metadata={"help": "the same for the byte tokenizer (off: the "
+                                                              "hypernetwork predicts every byte row)"})
+    mixed_precision: str = field(default="auto", metadata={"help": "no | bf16 | auto (bf16 where native)"})
+    cache_teacher: bool = True
+    save_every: int = field(default=50, metadata={"help": "steps between checkpoints"})
+    num_workers: int = field(default=1, metadata={"help": "data loader workers (sampling, tokenising, aligning)"})
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.mixed_precision not in ("no", "bf16", "auto"):
+            raise ValueError(f"mixed_precision={self.mixed_precision!r}; choose 'no', 'bf16' or 'auto'")
+        for name in ("steps", "batch_size", "grad_accum", "max_length"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.batch_size % self.grad_accum:
+            raise ValueError(f"batch_size ({self.batch_size}) must be a multiple of grad_accum ({self.grad_accum})")
+        unknown = set(self.losses) - {"alm", "sft", "lexical"}
+        if unknown or not self.losses:
+            raise ValueError(f"losses={self.losses}: unknown {sorted(unknown)}; use alm, sft, lexical")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "HypernetTrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown train_hypernet config fields {sorted(unknown)}; known: {sorted(names)}")
+        return cls(**data)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "HypernetTrainConfig":
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"config file {path} does not exist")
+        return cls.from_dict(yaml.safe_load(path.read_text()) or {})
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        data = self.to_dict()
+        if not isinstance(data["data"], (str, type(None))):
+            data["data"] = f"<{len(data['data'])} texts>"
+        if not isinstance(data["eval_data"], (str, type(None))):
+            data["eval_data"] = f"<{len(data['eval_data'])} texts>"
+        return yaml.safe_dump(data, sort_keys=False)
