@@ -8,7 +8,8 @@
 
 __version__ = "0.1.0"
 
-from hypernet import Embeddings, available_predictors, get_predictor, register_predictor  # noqa: E402
+from hypernet import (Embeddings, Hypernet, HypernetConfig, available_predictors, get_predictor,  # noqa: E402
+                      register_predictor)
 
 from . import evaluate, losses  # noqa: E402
 from .data import read_texts  # noqa: E402
@@ -19,5 +20,5 @@ from .hypertrain import HypernetTrainConfig, train_hypernet  # noqa: E402
 from .models import load_model  # noqa: E402
 from .transfer import transfer  # noqa: E402
 
-__all__ = ["DistillConfig", "HypernetTrainConfig", "train_hypernet", "Embeddings", "Ensemble", "distill", "ensemble", "__version__", "available_predictors", "evaluate", "export", "get_predictor",
+__all__ = ["DistillConfig", "Hypernet", "HypernetConfig", "HypernetTrainConfig", "train_hypernet", "Embeddings", "Ensemble", "distill", "ensemble", "__version__", "available_predictors", "evaluate", "export", "get_predictor",
            "load_model", "losses", "model_card", "read_texts", "register_predictor", "transfer"]

@@ -61,7 +61,8 @@ def train_hypernet(config: HypernetTrainConfig | dict | str | Path, *, base_mode
             raise ValueError("set base_model (a model directory, .gguf or Hub id) or pass base_model=")
         from ..models import load_model
 
-        base_model, loaded_tok = load_model(cfg.base_model)
+        spec = Path(cfg.base_model).expanduser()
+        base_model, loaded_tok = load_model(spec if spec.exists() else cfg.base_model)
         base_tokenizer = base_tokenizer or loaded_tok
     if base_tokenizer is None:
         raise ValueError("pass base_tokenizer= with base_model=")
