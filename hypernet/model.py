@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from tokenizers_zoo import TokenKind, vocabulary
 
 from .decompose import Decomposer
 from .embeddings import Embeddings, base_embeddings
+from .files import fresh_tmp, replace_dir
 from .predictors.fvt import bag_mean
 
 CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
@@ -227,19 +227,11 @@ class Hypernet(nn.Module):
         from safetensors.torch import save_file
 
         path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
+        tmp = fresh_tmp(path)
         (tmp / CONFIG_NAME).write_text(json.dumps({"zett_hypernet": asdict(self.config)}, indent=2))
         state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
         save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        replace_dir(tmp, path)
         return path
 
     @classmethod

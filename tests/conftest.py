@@ -8,6 +8,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network (r
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -151,3 +153,19 @@ def tiny_model_dir(tmp_path, byte_bpe):
     model.save_pretrained(path)
     byte_bpe.save_pretrained(path)
     return path
+
+
+def one_and_two_processes(script: str, tmp_path: Path) -> tuple[dict, dict]:
+    """Run ``tests/<script> OUT.json`` once plainly and once as two CPU processes; return both JSON results.
+
+    accelerate 1.x's `launch --cpu --num_processes 2` only multi-processes with an MPI hostfile (else it runs
+    one process); `launch --multi_gpu --num_processes 2` on a machine without GPUs starts two gloo CPU
+    processes (torchrun), which an Accelerator(cpu=True) joins."""
+    path = REPO / "tests" / script
+    env = dict(os.environ, PYTHONPATH=str(REPO / "tests") + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    single, double = tmp_path / "one.json", tmp_path / "two.json"
+    subprocess.run([sys.executable, str(path), str(single)], check=True, env=env, timeout=300)
+    subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--multi_gpu",
+                    "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(path),
+                    str(double)], check=True, env=env, timeout=300)
+    return json.loads(single.read_text()), json.loads(double.read_text())

@@ -1,10 +1,6 @@
 """zett.distill: it actually trains, per trainable set; exact resume; config handling (SPEC §5.3)."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,7 +8,7 @@ import torch
 import zett
 from tokenizers_zoo import byte_tokenizer
 
-from conftest import REPO, TRAIN_TEXT, tiny_llama
+from conftest import TRAIN_TEXT, one_and_two_processes, tiny_llama
 
 TEXTS = [t for t in TRAIN_TEXT[:6] if t][:4]
 
@@ -116,20 +112,8 @@ def test_config_yaml_and_validation(tmp_path):
 
 
 def test_two_processes_match_one(tmp_path):
-    """Two CPU processes give the same loss trajectory as one process with the same global batch.
-
-    accelerate 1.x's `launch --cpu --num_processes 2` only multi-processes with an MPI hostfile (else it runs one
-    process); `launch --multi_gpu --num_processes 2` on a machine without GPUs starts two gloo CPU processes
-    (torchrun), which zett.distill's Accelerator(cpu=True) joins."""
-    script = REPO / "tests" / "distill_worker.py"
-    env = dict(os.environ, PYTHONPATH=str(REPO / "tests") + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    single = tmp_path / "one.json"
-    subprocess.run([sys.executable, str(script), str(single)], check=True, env=env, timeout=300)
-    double = tmp_path / "two.json"
-    subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--multi_gpu",
-                    "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(script),
-                    str(double)], check=True, env=env, timeout=300)
-    one, two = json.loads(single.read_text()), json.loads(double.read_text())
+    """Two CPU processes give the same loss trajectory as one process with the same global batch."""
+    one, two = one_and_two_processes("distill_worker.py", tmp_path)
     assert (one["processes"], two["processes"]) == (1, 2)
     assert len(one["losses"]) == len(two["losses"]) == 4
     assert two["losses"] == pytest.approx(one["losses"], rel=1e-3)

@@ -9,7 +9,6 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 import zett
 from zett.cli import main
 
-from conftest import tiny_llama
 
 
 @pytest.fixture

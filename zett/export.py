@@ -14,6 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from hypernet.files import replace_dir
+
 from . import __version__
 
 log = logging.getLogger(__name__)
@@ -35,14 +37,7 @@ def atomic_dir(out: Path):
     return Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
 
 
-def commit(tmp: Path, out: Path) -> None:
-    if out.exists():
-        backup = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, backup)
-        os.replace(tmp, out)
-        shutil.rmtree(backup, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
+commit = replace_dir
 
 
 def model_card(model: Any, tokenizer: Any, *, bpb: dict | float | None = None, extra: dict | None = None) -> str:

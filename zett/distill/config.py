@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ..configs import YamlConfig
 
 TRAINABLE = ("embeddings", "embeddings+lora", "full")
 
 
 @dataclass
-class DistillConfig:
+class DistillConfig(YamlConfig):
     """Defaults are the measured recipe behind ``--distill-steps``: full model, ALM, lr 1e-4, 4 texts x 256
     student tokens, 5 warm-up steps. Measured (benchmarks/distill_losses.py, 2 CPU cores, fp32): SmolLM2-135M ->
     bytes, 100 steps take English BPB from 6.33 (FVT zero-shot) to 2.03 (0.32x)."""
@@ -51,36 +50,12 @@ class DistillConfig:
     def __post_init__(self) -> None:
         if self.trainable not in TRAINABLE:
             raise ValueError(f"trainable={self.trainable!r}; choose one of {', '.join(TRAINABLE)}")
-        if self.mixed_precision not in ("no", "bf16", "auto"):
-            raise ValueError(f"mixed_precision={self.mixed_precision!r}; choose 'no', 'bf16' or 'auto'")
-        for name in ("steps", "batch_size", "grad_accum", "max_length"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.batch_size % self.grad_accum:
-            raise ValueError(f"batch_size ({self.batch_size}) must be a multiple of grad_accum ({self.grad_accum})")
+        self.validate_training_fields()
         from ..losses import available_losses
 
         unknown = set(self.losses) - set(available_losses())
         if unknown or not self.losses:
             raise ValueError(f"losses={self.losses}: unknown {sorted(unknown)}; use {available_losses()}")
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "DistillConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"unknown DistillConfig fields {sorted(unknown)}; known: {sorted(names)}")
-        return cls(**data)
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> "DistillConfig":
-        return cls.from_dict(yaml.safe_load(Path(path).read_text()) or {})
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
 def resolve_precision(choice: str) -> str:

@@ -64,17 +64,22 @@ class StepBatches(Dataset):
         aligned = self._aligner.batch(list(zip(t_rows, s_rows)), self.teacher_max_length, self.max_length)
         batch = {"text_index": torch.tensor(indices, dtype=torch.long)}
         for name, rows, pad in (("student", s_rows, s_start), ("teacher", t_rows, t_start)):
-            width = max(len(r) for r in rows)
-            ids = torch.full((len(rows), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(rows), width), dtype=torch.long)
-            for r, row in enumerate(rows):
-                ids[r, :len(row)] = torch.tensor(row)
-                mask[r, :len(row)] = 1
-            batch[f"{name}_input_ids"], batch[f"{name}_attention_mask"] = ids, mask
+            batch[f"{name}_input_ids"], batch[f"{name}_attention_mask"] = pad_rows(rows, pad)
         batch["teacher_chunk_id"] = aligned["teacher_chunk_id"][:, :batch["teacher_input_ids"].shape[1]]
         batch["student_chunk_id"] = aligned["student_chunk_id"][:, :batch["student_input_ids"].shape[1]]
         batch["num_chunks"] = aligned["num_chunks"]
         return batch
+
+
+def pad_rows(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ``input_ids`` [B, max len] and ``attention_mask`` for a list of id rows."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for r, row in enumerate(rows):
+        ids[r, :len(row)] = torch.tensor(row, dtype=torch.long)
+        mask[r, :len(row)] = 1
+    return ids, mask
 
 
 def loader(dataset: StepBatches, num_workers: int) -> DataLoader:

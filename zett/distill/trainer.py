@@ -12,8 +12,6 @@ import json
 import logging
 from contextlib import nullcontext
 import math
-import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +21,8 @@ import torch
 from accelerate import Accelerator
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
+
+from hypernet.files import fresh_tmp, replace_dir
 
 from ..losses import get_loss, token_stats
 from .config import DistillConfig
@@ -187,22 +187,14 @@ def trainable_state(model: Any) -> dict[str, torch.Tensor]:
 def save_checkpoint(run_dir: Path, model: Any, optimizer: Any, scheduler: Any, step: int,
                     config: DistillConfig) -> None:
     """Write ``run_dir/checkpoint`` atomically (a temporary directory renamed over the old one)."""
-    tmp = run_dir / f".checkpoint.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    final = run_dir / "checkpoint"
+    tmp = fresh_tmp(final)
     save_file(trainable_state(model), str(tmp / "trainable.safetensors"))
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "rng": torch.get_rng_state()}, tmp / "optimizer.pt")
     (tmp / "state.json").write_text(json.dumps({"step": step, "time": time.time()}))
     (tmp / "config.yaml").write_text(config.to_yaml())
-    final = run_dir / "checkpoint"
-    if final.exists():
-        old = run_dir / f".checkpoint.old-{os.getpid()}"
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
+    replace_dir(tmp, final)
 
 
 def load_checkpoint(run_dir: Path, model: Any, optimizer: Any, scheduler: Any) -> int:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
+from ..configs import YamlConfig
 
 ASSET_TOKENIZERS = ("gpt2", "llama2", "llama3", "mistral-v3", "qwen3", "smollm2")
 
 
 @dataclass
-class HypernetTrainConfig:
+class HypernetTrainConfig(YamlConfig):
     """Defaults are a CPU-sized recipe for SmolLM2-135M (``examples/hypernet_smollm2.yaml``)."""
 
     base_model: str = field(default="", metadata={"help": "base model: directory, .gguf or Hub id"})
@@ -70,39 +68,7 @@ class HypernetTrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.mixed_precision not in ("no", "bf16", "auto"):
-            raise ValueError(f"mixed_precision={self.mixed_precision!r}; choose 'no', 'bf16' or 'auto'")
-        for name in ("steps", "batch_size", "grad_accum", "max_length"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.batch_size % self.grad_accum:
-            raise ValueError(f"batch_size ({self.batch_size}) must be a multiple of grad_accum ({self.grad_accum})")
+        self.validate_training_fields()
         unknown = set(self.losses) - {"alm", "sft", "lexical"}
         if unknown or not self.losses:
             raise ValueError(f"losses={self.losses}: unknown {sorted(unknown)}; use alm, sft, lexical")
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "HypernetTrainConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"unknown train_hypernet config fields {sorted(unknown)}; known: {sorted(names)}")
-        return cls(**data)
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> "HypernetTrainConfig":
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"config file {path} does not exist")
-        return cls.from_dict(yaml.safe_load(path.read_text()) or {})
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def to_yaml(self) -> str:
-        data = self.to_dict()
-        if not isinstance(data["data"], (str, type(None))):
-            data["data"] = f"<{len(data['data'])} texts>"
-        if not isinstance(data["eval_data"], (str, type(None))):
-            data["eval_data"] = f"<{len(data['eval_data'])} texts>"
-        return yaml.safe_dump(data, sort_keys=False)

@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 from hypernet import Decomposer, exact_matches
 from tokenizers_zoo import Aligner, TokenKind, TokenizerSampler, encode_text, is_byte_tokenizer, vocabulary
 
-from ..distill.data import start_id, step_indices
+from ..distill.data import pad_rows, start_id, step_indices
 from ..losses import boundary_mask
 
 
@@ -80,7 +80,6 @@ class HypernetBatches(Dataset):
         return batch
 
     def collate(self, tok: Any, indices: list[int], step: int) -> dict[str, Any]:
-        cfg = self.cfg
         if self._decomposer is None:
             self._decomposer = Decomposer(self.base)
         s_rows = [[start_id(tok)] + encode_text(tok, self.texts[i]) for i in indices]
@@ -92,15 +91,8 @@ class HypernetBatches(Dataset):
         remap = np.full(len(tok), -1, dtype=np.int64)
         remap[local] = np.arange(len(local))
         batch: dict[str, Any] = {"text_index": torch.tensor(indices, dtype=torch.long)}
-        for name, rows, pad in (("student", [remap[r].tolist() for r in s_rows], 0),
-                                ("teacher", t_rows, start_id(self.base))):
-            width = max(len(r) for r in rows)
-            ids = torch.full((len(rows), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(rows), width), dtype=torch.long)
-            for r, row in enumerate(rows):
-                ids[r, :len(row)] = torch.tensor(row)
-                mask[r, :len(row)] = 1
-            batch[f"{name}_input_ids"], batch[f"{name}_attention_mask"] = ids, mask
+        batch["student_input_ids"], batch["student_attention_mask"] = pad_rows([remap[r].tolist() for r in s_rows], 0)
+        batch["teacher_input_ids"], batch["teacher_attention_mask"] = pad_rows(t_rows, start_id(self.base))
         batch.update(teacher_chunk_id=aligned["teacher_chunk_id"], student_chunk_id=aligned["student_chunk_id"],
                      num_chunks=aligned["num_chunks"])
         batch.update(self.rows(tok, local))

@@ -1,0 +1,50 @@
+"""YAML in and out for the config dataclasses (``DistillConfig``, ``HypernetTrainConfig``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import yaml
+
+
+class YamlConfig:
+    """Mixin for dataclasses: ``from_dict`` (unknown fields are an error naming them), ``from_yaml``,
+    ``to_dict``, ``to_yaml``. Values that YAML cannot hold (lists of texts, datasets) are summarised."""
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} fields {sorted(unknown)}; known: {sorted(names)}")
+        return cls(**data)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path):
+        path = Path(path).expanduser()
+        if not path.exists():
+            raise FileNotFoundError(f"config file {path} does not exist")
+        return cls.from_dict(yaml.safe_load(path.read_text()) or {})
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        data = self.to_dict()
+        for key, value in data.items():
+            if isinstance(value, (list, tuple)) and len(value) > 32:
+                data[key] = f"<{len(value)} items>"
+            elif not isinstance(value, (str, int, float, bool, list, tuple, dict, type(None))):
+                data[key] = f"<{type(value).__name__}>"
+        return yaml.safe_dump(data, sort_keys=False)
+
+    def validate_training_fields(self) -> None:
+        """Checks shared by the training configs (``mixed_precision``, positive sizes, accumulation)."""
+        if self.mixed_precision not in ("no", "bf16", "auto"):
+            raise ValueError(f"mixed_precision={self.mixed_precision!r}; choose 'no', 'bf16' or 'auto'")
+        for name in ("steps", "batch_size", "grad_accum", "max_length"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.batch_size % self.grad_accum:
+            raise ValueError(f"batch_size ({self.batch_size}) must be a multiple of grad_accum ({self.grad_accum})")
