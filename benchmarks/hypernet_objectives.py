@@ -1,6 +1,6 @@
 """Objective ablation for hypernetwork training (SPEC §4.3): ALM, ALM + next-token, next-token, equal budget.
 
-    python benchmarks/hypernet_objectives.py [--steps 400] [--objectives alm,alm+ntp,ntp] [--quick]
+    python benchmarks/hypernet_objectives.py [--steps 250] [--objectives alm,alm+ntp,ntp] [--quick]
 
 Each objective trains a hypernetwork for SmolLM2-135M from examples/hypernet_smollm2.yaml with the same
 data, sampler draws (same seed: the same tokenizer every step), schedule and step count, in
@@ -30,7 +30,7 @@ RUNS = Path.home() / ".cache" / "zett-runs" / "hypernet-ablation"
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=400)
+    ap.add_argument("--steps", type=int, default=250)
     ap.add_argument("--objectives", default=",".join(OBJECTIVES))
     ap.add_argument("--quick", action="store_true", help="20 steps each, 1 document per language")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "hypernet_objectives.json")

@@ -106,3 +106,23 @@ def test_two_processes_match_one(tmp_path):
     assert (one["processes"], two["processes"]) == (1, 2)
     assert len(one["losses"]) == len(two["losses"]) == 4
     assert two["losses"] == pytest.approx(one["losses"], rel=1e-3)
+
+
+def test_negatives_estimate_the_full_partition(byte_bpe, spm_bpe):
+    """Batch tokens + uniform negatives with the log(|rest|/m) offset: the subset's softmax normaliser is an
+    unbiased estimate of the full vocabulary's (without the offset it is far too small)."""
+    from zett.hypertrain.data import HypernetBatches
+
+    cfg = zett.HypernetTrainConfig(negatives=64, seed=0)
+    ds = HypernetBatches(TEXTS, TEXTS, byte_bpe, cfg, real={}, first=0, last=1)
+    rows = [[5, 9, 17, 300], [9, 40]]
+    z = torch.randn(len(spm_bpe), generator=torch.Generator().manual_seed(0))
+    full = torch.logsumexp(z, 0).exp()
+    estimates, plain = [], []
+    for step in range(400):
+        local, offset = ds.local_vocabulary(spm_bpe, rows, step)
+        assert {5, 9, 17, 300, 40} <= set(local.tolist()) and len(local) == len(set(local.tolist()))
+        estimates.append(torch.logsumexp(z[local] + torch.from_numpy(offset), 0).exp())
+        plain.append(torch.logsumexp(z[local], 0).exp())
+    assert torch.stack(estimates).mean() == pytest.approx(float(full), rel=0.05)
+    assert torch.stack(plain).mean() < 0.5 * full
