@@ -222,15 +222,19 @@ class Hypernet(nn.Module):
 
     # -- saving and loading ---------------------------------------------------------------------------------
 
-    def save_pretrained(self, path: str | os.PathLike) -> Path:
-        """``config.json`` + ``model.safetensors`` (own weights only), written atomically."""
+    def save_pretrained(self, path: str | os.PathLike, *, dtype: torch.dtype | None = None,
+                        card: str | None = None) -> Path:
+        """``config.json`` + ``model.safetensors`` (own weights only; ``dtype=torch.bfloat16`` halves the file)
+        + ``README.md`` when ``card`` is given, written atomically."""
         from safetensors.torch import save_file
 
         path = Path(path)
         tmp = fresh_tmp(path)
         (tmp / CONFIG_NAME).write_text(json.dumps({"zett_hypernet": asdict(self.config)}, indent=2))
-        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        state = {k: v.detach().cpu().to(dtype or v.dtype).contiguous() for k, v in self.state_dict().items()}
         save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
+        if card:
+            (tmp / "README.md").write_text(card)
         replace_dir(tmp, path)
         return path
 
