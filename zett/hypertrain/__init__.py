@@ -226,20 +226,23 @@ def _split(batch: dict[str, Any], parts: int) -> list[dict[str, Any]]:
 
 
 @torch.no_grad()
-def evaluate_hypernet(net: Hypernet, base_model: Any, base_tok: Any, cfg: HypernetTrainConfig,
+def evaluate_hypernet(net: Hypernet | None, base_model: Any, base_tok: Any, cfg: HypernetTrainConfig,
                       evals: dict[str, list[str]]) -> dict[str, dict[str, float]]:
-    """Zero-shot BPB of transfers to the fixed evaluation tokenizers, per language."""
+    """Zero-shot BPB of transfers to the fixed evaluation tokenizers, per language (``net=None``: FVT)."""
     from ..evaluate import bits_per_byte
     from ..transfer import transfer
 
-    was_training = net.training
-    net.eval()
+    was_training = net.training if net is not None else False
+    if net is not None:
+        net.eval()
     out: dict[str, dict[str, float]] = {}
     for name in cfg.eval_tokenizers:
-        model, tok = transfer(base_model, _tokenizer_spec(name), base_tokenizer=base_tok, hypernet=net)
+        kwargs = {"hypernet": net} if net is not None else {"method": "fvt"}
+        model, tok = transfer(base_model, _tokenizer_spec(name), base_tokenizer=base_tok, **kwargs)
         out[name] = {lang: bits_per_byte(model, tok, texts, progress=False) for lang, texts in evals.items()}
         del model
-    net.train(was_training)
+    if net is not None:
+        net.train(was_training)
     return out
 
 
