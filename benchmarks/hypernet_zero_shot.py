@@ -85,7 +85,9 @@ def main() -> None:
             key = dict(kind="bpb", target=name, method=method, hypernet=None if method == "fvt" else label)
             if all(res.has(lang=lang, **key) for lang in langs):
                 continue
-            kwargs = {"method": "fvt"} if method == "fvt" else {"hypernet": net, "copy_overlap": method.endswith("copy")}
+            kwargs = {"method": "fvt"} if method == "fvt" else {"hypernet": net}
+            if method == "hypernet+copy":
+                kwargs["copy_overlap"] = True  # else transfer's default (copies for subwords, none for bytes)
             new, new_tok = zett.transfer(model, target_spec(name), base_tokenizer=tok, **kwargs)
             for lang in langs:
                 if not res.has(lang=lang, **key):
@@ -106,7 +108,7 @@ def write_table(res: Results, path: Path, langs: list[str], targets: list[str], 
     for t in targets:
         for m in ("fvt", "hypernet", "hypernet+copy") if t == "byte" else ("fvt", "hypernet"):
             vals = [get.get((t, m, lang), float("nan")) for lang in langs]
-            wins = sum(get.get((t, m, lang), 1e9) < get.get((t, "fvt", lang), -1e9) for lang in langs)
+            wins = sum(round(get.get((t, m, lang), 1e9), 4) < round(get.get((t, "fvt", lang), -1e9), 4) for lang in langs)
             lines.append(f"| {t} | {m} | " + " | ".join(f"{v:.3f}" for v in vals)
                          + (f" | {wins}/{len(langs)} |" if m != "fvt" else " | |"))
     for r in res.data["rows"]:
