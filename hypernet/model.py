@@ -93,6 +93,7 @@ class Hypernet(nn.Module):
         self.heads = nn.ModuleList(_head(h, config.embedding_dim) for _ in range(1 if config.tied else 2))
         self.decomposer: Decomposer | None = None
         self.base_tokenizer: Any = None
+        self.source = ""  # where it was loaded from (recorded in transferred models' cards)
 
     # -- construction, binding -------------------------------------------------------------------------------
 
@@ -252,6 +253,7 @@ class Hypernet(nn.Module):
         net = cls(HypernetConfig.from_dict(raw["zett_hypernet"]))
         state = load_file(str(path / WEIGHTS_NAME))
         net.load_state_dict({k: v.float() for k, v in state.items()})
+        net.source = str(spec)
         if base_model is not None:
             if base_tokenizer is None:
                 raise ValueError("binding a hypernetwork needs base_tokenizer= too")

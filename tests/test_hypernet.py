@@ -85,6 +85,8 @@ def test_save_load_round_trip(tmp_path, byte_bpe, spm_bpe):
     assert torch.allclose(c.input, a.input, atol=0.05) and not torch.equal(c.input, a.input)
     # a path string works through transfer, and the trained rows arrive in the model
     new, _ = zett.transfer(model, spm_bpe, base_tokenizer=byte_bpe, hypernet=str(path), copy_overlap=False)
+    assert new.config.zett["hypernet"] == str(path) and new.config.zett["method"] == "hypernet"
+    assert "| hypernetwork | " + str(path) in zett.model_card(new, spm_bpe)
     assert torch.allclose(new.get_input_embeddings().weight[300], a.input[300])
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 from typing import Any
 
 import torch
@@ -76,6 +77,8 @@ def transfer(model: Any, tokenizer: Any, *, base_tokenizer: Any = None, method: 
         "method": method, "copy_overlap": bool(copy_overlap), "copied_rows": int(len(t_ids)),
         "byte_level_target": byte_target,
     }
+    if method == "hypernet":
+        out.config.zett["hypernet"] = _hypernet_label(hypernet)
     if distill is not None:
         from .distill import distill as run_distill
 
@@ -83,6 +86,13 @@ def transfer(model: Any, tokenizer: Any, *, base_tokenizer: Any = None, method: 
         out = result.model
         out.config.zett = dict(out.config.zett, distill_steps=result.steps)
     return out, target
+
+
+def _hypernet_label(hypernet: Any) -> str:
+    """What the model card records: the path/name given, or where the object was loaded from."""
+    if isinstance(hypernet, (str, os.PathLike)):
+        return str(hypernet)
+    return getattr(hypernet, "source", "") or f"in-memory hypernetwork for {hypernet.config.base_model}"
 
 
 def _resolve_base_tokenizer(model: Any, base_tokenizer: Any) -> Any:
