@@ -174,12 +174,14 @@ class Hypernet(nn.Module):
         parts = [bag_mean(m.contiguous(), pieces, m.mean(0)) for m in self.table.split(d, dim=1)]
         return torch.cat(parts, dim=1).to(self.table.device)
 
-    def forward(self, pieces: list[list[int]], batch_size: int = 4096) -> torch.Tensor:
+    def forward(self, pieces: list[list[int]], batch_size: int = 4096, *,
+                fvt: torch.Tensor | None = None) -> torch.Tensor:
         """[N, embedding_dim x matrices]: FVT + the learned correction, for each token's full decomposition.
 
+        ``fvt``: the tokens' FVT rows when the caller has them already (else computed here).
         Tokens are bucketed by (truncated) length, so no position is padding.
         """
-        base = self.fvt(pieces)
+        base = self.fvt(pieces) if fvt is None else fvt
         k = self.config.max_subtokens
         lengths = torch.tensor([min(len(p), k) for p in pieces])
         delta = torch.zeros_like(base)
@@ -206,14 +208,14 @@ class Hypernet(nn.Module):
 
         vocab = vocabulary(target_tokenizer)
         pieces = self.decomposer(vocab.forms)
-        run = torch.tensor([k in (TokenKind.NORMAL, TokenKind.BYTE_FALLBACK) and bool(f)
-                            for f, k in zip(vocab.forms, vocab.kinds)])
+        run = network_rows(vocab)
         if skip is not None:
             run &= ~skip.cpu()
         out = self.fvt(pieces)
         idx = run.nonzero()[:, 0]
         if len(idx):
-            out[idx.to(out.device)] = self.forward([pieces[i] for i in idx.tolist()], batch_size)
+            rows = idx.to(out.device)
+            out[rows] = self.forward([pieces[i] for i in idx.tolist()], batch_size, fvt=out[rows])
         t_ids, b_ids = exact_matches(target_tokenizer, self.base_tokenizer, normal=False)
         if len(t_ids):
             out[t_ids.to(out.device)] = self.table[b_ids.to(out.device)]
@@ -271,6 +273,14 @@ class Hypernet(nn.Module):
             folder = self.save_pretrained(Path(tmp) / "hypernet")
             api.upload_folder(repo_id=repo_id, folder_path=str(folder))
         return repo_id
+
+
+def network_rows(vocab: Any, ids: Any = None) -> torch.Tensor:
+    """Bool per id (all, or ``ids``): tokens with bytes that the network predicts (specials and empty pieces
+    take the base's rows or FVT instead)."""
+    ids = range(len(vocab)) if ids is None else ids
+    return torch.tensor([vocab.kinds[i] in (TokenKind.NORMAL, TokenKind.BYTE_FALLBACK) and bool(vocab.forms[i])
+                         for i in ids], dtype=torch.bool)
 
 
 def _head(hidden: int, out: int) -> nn.Sequential:

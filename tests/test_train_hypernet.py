@@ -68,6 +68,7 @@ def test_killed_run_resumes_exactly(tmp_path, base):
     assert first.steps == 3
     resumed = zett.train_hypernet(config(tmp_path, "killed"), base_model=model, base_tokenizer=tok, progress=False)
     assert resumed.steps == 6 and resumed.metrics[0]["step"] == 3
+    assert resumed.metrics[-2]["student_tokens_seen"] == whole.metrics[-2]["student_tokens_seen"]  # counts carry on
     assert [m["source"] for m in resumed.metrics if "source" in m] == \
         [m["source"] for m in whole.metrics if "source" in m][2:]
     for (name, a), (_, b) in zip(whole.hypernet.state_dict().items(), resumed.hypernet.state_dict().items()):

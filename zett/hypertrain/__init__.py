@@ -11,6 +11,7 @@ an atomic ``checkpoint/`` (a second call resumes from it) and, at the end, ``hyp
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -78,8 +79,7 @@ def train_hypernet(config: HypernetTrainConfig | dict | str | Path, *, base_mode
     torch.manual_seed(cfg.seed)
     base_model.requires_grad_(False)
     base_model.eval().to(acc.device)
-    net = Hypernet.for_base(base_model, base_tok, HypernetConfig(**cfg.hypernet)).to(acc.device)
-    net.bind(base_model, base_tok, decomposer=net.decomposer)
+    net = Hypernet.for_base(base_model, base_tok, HypernetConfig(**cfg.hypernet)).to(acc.device)  # buffers move too
     optimizer, scheduler = make_optimizer(net, cfg)
     first = load_checkpoint(run, net, optimizer, scheduler)
     if first:
@@ -92,7 +92,7 @@ def train_hypernet(config: HypernetTrainConfig | dict | str | Path, *, base_mode
     ctx = Context(acc, cfg, base_model, torch.zeros(1, dtype=torch.bool), boundary_mask(base_tok))
     metrics: list[dict] = []
     bar = progress_bar(acc, first, cfg.steps, progress)
-    step, start, seen = first, time.perf_counter(), 0
+    step, start, seen = first, time.perf_counter(), _tokens_seen(run, first)
     loader = DataLoader(dataset, batch_size=None, shuffle=False, num_workers=cfg.num_workers)
     for batch in loader:
         row = train_step(model, optimizer, scheduler, batch, ctx)
@@ -160,8 +160,9 @@ def local_rows(model: Any, mb: dict[str, Any]) -> torch.Tensor:
     rows = torch.where(has_copy[:, None], net.table[copy.clamp(min=0)], rows)
     where = mb["predict"].nonzero()[:, 0]
     if len(where):
-        predicted = model([pieces[i] for i in where.tolist()])
-        rows = rows.index_copy(0, where.to(rows.device), predicted)
+        at = where.to(rows.device)
+        predicted = model([pieces[i] for i in where.tolist()], fvt=rows[at])
+        rows = rows.index_copy(0, at, predicted)
     return rows
 
 
@@ -190,8 +191,8 @@ def train_step(model: Any, optimizer: Any, scheduler: Any, batch: dict[str, Any]
             dev_mb = {k: v.to(acc.device) if torch.is_tensor(v) else v for k, v in mb.items()}
             total = 0.0
             for name, weight in cfg.losses.items():
-                if name == "lexical":
-                    value = lexical_loss(net, rows, mb) / len(micro)
+                if name == "lexical":  # a local mean: share it like the globally normalised losses
+                    value = lexical_loss(net, rows, mb) / (len(micro) * acc.num_processes)
                 else:
                     kwargs = dict(cfg.alm) if name == "alm" else {}
                     value = get_loss(name)(t_out, s_out, dev_mb, normalizer=counts[name], **kwargs)
@@ -247,6 +248,16 @@ def evaluate_hypernet(net: Hypernet | None, base_model: Any, base_tok: Any, cfg:
 
 
 # -- inputs --------------------------------------------------------------------------------------------------
+
+
+def _tokens_seen(run: Path, step: int) -> int:
+    """Student tokens seen up to ``step`` by an earlier (killed) run in ``run``, from its metrics."""
+    path = run / "metrics.jsonl"
+    if not step or not path.exists():
+        return 0
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return next((r["student_tokens_seen"] for r in reversed(rows)
+                 if r.get("step") == step and "student_tokens_seen" in r), 0)
 
 
 def _as_config(config: Any) -> HypernetTrainConfig:

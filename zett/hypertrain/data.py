@@ -20,6 +20,7 @@ import torch
 from torch.utils.data import Dataset
 
 from hypernet import Decomposer, exact_matches
+from hypernet.model import network_rows
 from tokenizers_zoo import Aligner, TokenKind, TokenizerSampler, encode_text, is_byte_tokenizer, vocabulary
 
 from ..distill.data import pad_rows, start_id, step_indices
@@ -144,10 +145,8 @@ class HypernetBatches(Dataset):
         copy[t_ids.numpy()] = b_ids.numpy()
         copy = copy[local]
         size = self._decomposer.size
-        runs = [vocab.kinds[i] in (TokenKind.NORMAL, TokenKind.BYTE_FALLBACK) and bool(vocab.forms[i])
-                for i in local]
         lexical = [p[0] if len(p) == 1 and p[0] < size else -1 for p in pieces]
         return {"pieces": pieces, "copy_ids": torch.from_numpy(copy),
-                "predict": torch.tensor(runs) & torch.from_numpy(copy < 0),
+                "predict": network_rows(vocab, local.tolist()) & torch.from_numpy(copy < 0),
                 "lexical_ids": torch.tensor(lexical, dtype=torch.long),
                 "boundary": boundary_mask(tok)[torch.from_numpy(local)]}
