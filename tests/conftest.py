@@ -135,9 +135,10 @@ def wordpiece():
     return train_wordpiece()
 
 
-def tiny_llama(vocab_size: int, *, tied: bool = True, seed: int = 0, dtype=torch.float32) -> LlamaForCausalLM:
+def tiny_llama(vocab_size: int, *, tied: bool = True, seed: int = 0, dtype=torch.float32,
+               hidden_size: int = 32) -> LlamaForCausalLM:
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+    config = LlamaConfig(vocab_size=vocab_size, hidden_size=hidden_size, intermediate_size=2 * hidden_size, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
                          tie_word_embeddings=tied, bos_token_id=None, eos_token_id=None, pad_token_id=None)
     model = LlamaForCausalLM(config).to(dtype)

@@ -150,3 +150,14 @@ def test_cli_distill_and_transfer_distill(tmp_path, tiny_model_dir):
     assert main(["distill", str(tmp_path / "bad.yaml")]) == 1
     assert main(["transfer", "--model", str(tiny_model_dir), "--tokenizer", "byte", "--out", str(tmp_path / "u"),
                  "--distill-steps", "2"]) == 1
+
+
+def test_read_texts_from_a_glob_pattern(tmp_path):
+    from zett.data import read_texts
+
+    for lang in ("de", "en"):
+        (tmp_path / f"{lang}.train.jsonl").write_text(json.dumps({"text": f"text in {lang}"}) + "\n")
+    (tmp_path / "en.valid.jsonl").write_text(json.dumps({"text": "held out"}) + "\n")
+    assert read_texts(str(tmp_path / "*.train.jsonl")) == ["text in de", "text in en"]
+    with pytest.raises(FileNotFoundError, match="matches nothing"):
+        read_texts(str(tmp_path / "*.test.jsonl"))

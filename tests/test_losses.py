@@ -157,3 +157,23 @@ def test_uld_and_sft():
     assert get_loss("sft")(None, stats, batch).item() == pytest.approx(manual.item(), rel=1e-5)
     with pytest.raises(ValueError, match="unknown loss"):
         get_loss("kd")
+
+
+def test_stats_from_hidden_states_equal_stats_from_full_logits():
+    """The teacher's blockwise path (logits a block of positions at a time) gives the same statistics."""
+    from conftest import tiny_llama
+    from zett.distill.trainer import output_projection
+    from zett.losses.stats import hidden_token_stats
+
+    model = tiny_llama(100, seed=7)
+    ids = torch.randint(0, 100, (2, 9), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones_like(ids)
+    mask[1, 6:] = 0
+    boundary = torch.zeros(100, dtype=torch.bool)
+    boundary[:10] = True
+    with torch.no_grad():
+        full = token_stats(model(input_ids=ids, attention_mask=mask).logits, ids, boundary, mask)
+        hidden = model.model(input_ids=ids, attention_mask=mask).last_hidden_state
+        blocks = hidden_token_stats(hidden, output_projection(model), ids, boundary, mask, block=5)
+    for name in full:
+        assert torch.allclose(full[name], blocks[name], atol=1e-6), name

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import glob
 import json
 from pathlib import Path
 from typing import Any
 
 
 def read_texts(data: Any, *, max_docs: int | None = None, field: str = "text") -> list[str]:
-    """Texts from a JSONL/text file path, a list of strings or a ``datasets`` dataset."""
+    """Texts from a JSONL/text file path or glob pattern (files read in sorted order, e.g.
+    ``corpus/*.train.jsonl`` for a mix of languages), a list of strings or a ``datasets`` dataset."""
     if isinstance(data, (str, Path)):
         path = Path(data).expanduser()
-        if not path.exists():
-            raise FileNotFoundError(f"text file {path} does not exist; check the path")
-        texts = _read_file(path, field)
+        files = [path] if path.exists() else sorted(path.parent.glob(path.name)) if glob.has_magic(str(path)) else []
+        if not files:
+            raise FileNotFoundError(f"text file {path} does not exist (or the pattern matches nothing); check "
+                                    "the path")
+        texts = [t for f in files for t in _read_file(f, field)]
     elif hasattr(data, "column_names"):
         if field not in data.column_names:
             raise ValueError(f"dataset has no {field!r} column (columns: {data.column_names})")

@@ -113,4 +113,39 @@ def bits_per_byte(model: Any, tokenizer: Any, texts: Iterable[str], **kwargs) ->
     return score(model, tokenizer, texts, **kwargs).bpb
 
 
-__all__ = ["BPBResult", "bits_per_byte", "score"]
+@torch.no_grad()
+def teacher_divergence(student: Any, student_tokenizer: Any, teacher: Any, teacher_tokenizer: Any,
+                       texts: Iterable[str], *, max_length: int = 512, **alm: Any) -> float:
+    """Distance of ``student`` from ``teacher`` across tokenizers (SPEC §5.6): the chunk-level ALM divergence
+    (binary KL at tau = 100 unless ``alm`` says otherwise) on ``texts``, one text at a time (first ``max_length``
+    student tokens), averaged over aligned chunk groups. 0 means the student assigns every aligned chunk the
+    teacher's likelihood; a token-level KL is undefined across vocabularies."""
+    from tokenizers_zoo import load_tokenizer
+
+    from .distill.data import StepBatches, default_teacher_length
+    from .distill.trainer import lm_token_stats
+    from .losses import alm_loss, boundary_mask
+
+    texts = [t for t in texts if t]
+    s_tok, t_tok = load_tokenizer(student_tokenizer), load_tokenizer(teacher_tokenizer)
+    data = StepBatches(texts, s_tok, t_tok, batch_size=1, max_length=max_length,
+                       teacher_max_length=default_teacher_length(s_tok, t_tok, texts, max_length), seed=0, first=0,
+                       last=1)
+    s_bnd, t_bnd = boundary_mask(s_tok), boundary_mask(t_tok)
+    total, weight = 0.0, 0
+    for i in range(len(texts)):
+        batch = data.collate([i])
+        t_dev, s_dev = next(teacher.parameters()).device, next(student.parameters()).device
+        t_out = lm_token_stats(teacher, batch["teacher_input_ids"].to(t_dev),
+                               batch["teacher_attention_mask"].to(t_dev), t_bnd)[0]
+        s_out = lm_token_stats(student, batch["student_input_ids"].to(s_dev),
+                               batch["student_attention_mask"].to(s_dev), s_bnd)[0]
+        t_out = {k: v.to(s_dev) for k, v in t_out.items()}
+        batch = {k: v.to(s_dev) for k, v in batch.items()}
+        n = int(batch["num_chunks"].sum())
+        total += float(alm_loss(t_out, s_out, batch, **alm)) * n
+        weight += n
+    return total / max(weight, 1)
+
+
+__all__ = ["BPBResult", "bits_per_byte", "score", "teacher_divergence"]

@@ -25,8 +25,9 @@ from ..evaluate import bits_per_byte
 from ..losses import boundary_mask
 from .config import DistillConfig, resolve_precision
 from .data import StepBatches, default_teacher_length, loader
-from .trainer import (Context, StepCallback, load_checkpoint, log_metrics, make_optimizer, prepare_trainable,
-                      progress_bar, save_checkpoint, train_step)
+from ..losses.bld import ByteTrie
+from .trainer import (Context, StepCallback, build_heads, load_checkpoint, log_metrics, make_optimizer,
+                      prepare_trainable, progress_bar, save_checkpoint, train_step)
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +62,10 @@ def distill(student: Any, student_tokenizer: Any, teacher: Any, teacher_tokenize
         run.mkdir(parents=True, exist_ok=True)
         (run / "config.yaml").write_text(config.to_yaml())
     torch.manual_seed(config.seed)
+    heads = build_heads(student, teacher, config).to(acc.device)
     model = prepare_trainable(student, config)
-    optimizer, scheduler = make_optimizer(model, config)
-    first = load_checkpoint(run, model, optimizer, scheduler) if run is not None else 0
+    optimizer, scheduler = make_optimizer(model, config, heads)
+    first = load_checkpoint(run, model, optimizer, scheduler, heads) if run is not None else 0
     if first:
         log.info("resuming %s at step %d", run, first)
     model, optimizer = acc.prepare(model, optimizer)
@@ -72,12 +74,14 @@ def distill(student: Any, student_tokenizer: Any, teacher: Any, teacher_tokenize
     teacher.eval().to(acc.device)
     if config.batch_size % acc.num_processes:
         raise ValueError(f"batch_size {config.batch_size} must be a multiple of the {acc.num_processes} processes")
-    ctx = Context(acc, config, teacher, boundary_mask(student_tok), boundary_mask(teacher_tok))
+    ctx = Context(acc, config, teacher, boundary_mask(student_tok), boundary_mask(teacher_tok), heads=heads,
+                  teacher_trie=ByteTrie(teacher_tok) if "bld" in config.losses else None, texts=texts)
     t_len = config.teacher_max_length or default_teacher_length(student_tok, teacher_tok, texts, config.max_length)
     # every process draws the whole global batch of a step and keeps its share
     dataset = StepBatches(texts, student_tok, teacher_tok, batch_size=config.batch_size,
                           max_length=config.max_length, teacher_max_length=t_len, seed=config.seed, first=first,
-                          last=config.steps, rank=acc.process_index, world=acc.num_processes)
+                          last=config.steps, rank=acc.process_index, world=acc.num_processes,
+                          byte_targets=int(config.bld.get("max_bytes", 16)) if "bld" in config.losses else 0)
     metrics: list[dict] = []
     bar = progress_bar(acc, first, config.steps, progress)
     step, start = first, time.perf_counter()
@@ -96,7 +100,7 @@ def distill(student: Any, student_tokenizer: Any, teacher: Any, teacher_tokenize
             bar.close()
             return DistillResult(acc.unwrap_model(model), metrics, step)
         if run is not None and acc.is_main_process and (step % config.save_every == 0 or step == config.steps):
-            save_checkpoint(run, acc.unwrap_model(model), optimizer, scheduler, step, config)
+            save_checkpoint(run, acc.unwrap_model(model), optimizer, scheduler, step, config, heads)
         acc.wait_for_everyone()
     bar.close()
     final = acc.unwrap_model(model)

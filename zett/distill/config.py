@@ -9,6 +9,7 @@ from typing import Any
 from ..configs import YamlConfig
 
 TRAINABLE = ("embeddings", "embeddings+lora", "full")
+BLD_OPTIONS = ("method", "beam", "max_bytes", "head_size", "token_weight", "byte_weight", "kl_weight")
 
 
 @dataclass
@@ -34,9 +35,12 @@ class DistillConfig(YamlConfig):
     grad_clip: float = field(default=1.0, metadata={"help": "gradient norm clip (0 = off)"})
     warmup_steps: int = field(default=5, metadata={"help": "linear warm-up, then cosine decay to 10%"})
     losses: dict[str, float] = field(default_factory=lambda: {"alm": 1.0, "sft": 1.0},
-                                     metadata={"help": "loss name -> weight: alm, sft, uld"})
+                                     metadata={"help": "loss name -> weight: alm, sft, uld, bld"})
     alm: dict[str, Any] = field(default_factory=dict, metadata={"help": "keyword arguments of zett.losses.alm_loss "
                                                                 "(tau, divergence, debias, merge, theta, hidden_weight)"})
+    bld: dict[str, Any] = field(default_factory=dict, metadata={"help": "BLD options: method (path | beam), beam, "
+                                                                "max_bytes, head_size, token_weight, byte_weight, "
+                                                                "kl_weight"})
     mixed_precision: str = field(default="no", metadata={"help": "no | bf16 | auto (bf16 only where the hardware "
                                                                  "has it: a bf16 GPU, or a CPU with AVX-512 BF16/AMX; "
                                                                  "emulated bf16 on other CPUs is ~40x slower)"})
@@ -57,6 +61,9 @@ class DistillConfig(YamlConfig):
         unknown = set(self.losses) - set(available_losses())
         if unknown or not self.losses:
             raise ValueError(f"losses={self.losses}: unknown {sorted(unknown)}; use {available_losses()}")
+        bad = set(self.bld) - set(BLD_OPTIONS)
+        if bad or self.bld.get("method", "path") not in ("path", "beam"):
+            raise ValueError(f"bld={self.bld}: options are {', '.join(BLD_OPTIONS)}; method is 'path' or 'beam'")
 
 
 def resolve_precision(choice: str) -> str:

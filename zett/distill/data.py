@@ -12,7 +12,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from tokenizers_zoo import Aligner, encode_text
+from tokenizers_zoo import Aligner, TokenKind, encode_text, vocabulary
+
+NO_OFFSET = -(10 ** 9)  # text byte offset of a token that has no bytes in the text (start token, specials)
 
 
 def start_id(tokenizer: Any) -> int:
@@ -38,8 +40,12 @@ class StepBatches(Dataset):
 
     def __init__(self, texts: Sequence[str], student_tok: Any, teacher_tok: Any, *, batch_size: int,
                  max_length: int, teacher_max_length: int, seed: int, first: int, last: int,
-                 rank: int = 0, world: int = 1):
+                 rank: int = 0, world: int = 1, byte_targets: int = 0):
+        """``byte_targets`` > 0 adds what BLD needs: ``student_bytes`` [B, Ls, byte_targets] (each token's bytes,
+        -1 padded) and ``student_byte_offset`` / ``teacher_byte_offset`` (text byte offset of each token's first
+        byte, NO_OFFSET where it has none)."""
         self.texts, self.student_tok, self.teacher_tok = texts, student_tok, teacher_tok
+        self.byte_targets = byte_targets
         self.batch_size, self.max_length, self.teacher_max_length = batch_size, max_length, teacher_max_length
         self.seed, self.first, self.last, self.rank, self.world = seed, first, last, rank, world
         self._aligner: Aligner | None = None
@@ -68,7 +74,61 @@ class StepBatches(Dataset):
         batch["teacher_chunk_id"] = aligned["teacher_chunk_id"][:, :batch["teacher_input_ids"].shape[1]]
         batch["student_chunk_id"] = aligned["student_chunk_id"][:, :batch["student_input_ids"].shape[1]]
         batch["num_chunks"] = aligned["num_chunks"]
+        if self.byte_targets:
+            texts = [self.texts[i].encode("utf-8") for i in indices]
+            width = batch["student_input_ids"].shape[1]
+            batch["student_bytes"] = token_bytes(self.student_tok, s_rows, width, self.byte_targets)
+            batch["student_byte_offset"] = byte_offsets(self.student_tok, s_rows, texts, width)
+            batch["teacher_byte_offset"] = byte_offsets(self.teacher_tok, t_rows, texts,
+                                                        batch["teacher_input_ids"].shape[1])
         return batch
+
+
+def _text_forms(tokenizer: Any) -> list[bytes]:
+    """Surface bytes per id, empty for specials (they carry no text bytes); cached per tokenizer."""
+    cached = _FORMS.get(id(tokenizer))
+    if cached is None or cached[0] is not tokenizer:
+        vocab = vocabulary(tokenizer)
+        forms = [b"" if k in (TokenKind.SPECIAL, TokenKind.UNUSED) else f for f, k in zip(vocab.forms, vocab.kinds)]
+        cached = _FORMS[id(tokenizer)] = (tokenizer, forms)
+    return cached[1]
+
+
+_FORMS: dict[int, tuple[Any, list[bytes]]] = {}
+
+
+def token_bytes(tokenizer: Any, rows: list[list[int]], width: int, max_bytes: int) -> torch.Tensor:
+    """[B, width, max_bytes]: the bytes of every token (-1 padded; longer tokens cut)."""
+    forms = _text_forms(tokenizer)
+    out = torch.full((len(rows), width, max_bytes), -1, dtype=torch.int16)
+    for r, row in enumerate(rows):
+        for t, i in enumerate(row[1:], start=1):  # position 0 is the start token
+            form = forms[i][:max_bytes]
+            if form:
+                out[r, t, :len(form)] = torch.tensor(list(form), dtype=torch.int16)
+    return out
+
+
+def byte_offsets(tokenizer: Any, rows: list[list[int]], texts: list[bytes], width: int) -> torch.Tensor:
+    """[B, width]: offset in the text's UTF-8 bytes of each token's first byte. A tokenizer that adds a prefix
+    space gets offset -1 for it; a row whose joined tokens are not the text (lossy normalisation) gets
+    NO_OFFSET everywhere, so no byte of it is compared."""
+    forms = _text_forms(tokenizer)
+    out = torch.full((len(rows), width), NO_OFFSET, dtype=torch.long)
+    for r, (row, text) in enumerate(zip(rows, texts)):
+        lengths = [len(forms[i]) for i in row[1:]]
+        stream = b"".join(forms[i] for i in row[1:])
+        if stream == text[:len(stream)]:
+            shift = 0
+        elif stream[:1] == b" " and stream[1:] == text[:len(stream) - 1]:
+            shift = 1
+        else:
+            continue
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]) - shift if lengths else []
+        for t, (start, n) in enumerate(zip(starts, lengths), start=1):
+            if n:
+                out[r, t] = int(start)
+    return out
 
 
 def pad_rows(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:

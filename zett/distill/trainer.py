@@ -19,14 +19,17 @@ from typing import Any, Callable
 
 import torch
 from accelerate import Accelerator
+from torch import nn
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from hypernet.files import fresh_tmp, replace_dir
 
 from ..losses import get_loss, token_stats
+from ..losses.stats import hidden_token_stats
+from ..losses.bld import ByteHead, ByteTrie, beam_byte_probs, path_byte_probs
 from .config import DistillConfig
-from .data import split_micro
+from .data import NO_OFFSET, split_micro
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +44,22 @@ class Context:
     student_boundary: torch.Tensor
     teacher_boundary: torch.Tensor
     cache: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
+    heads: nn.ModuleDict = field(default_factory=nn.ModuleDict)  # trainable loss parts, never exported
+    teacher_trie: ByteTrie | None = None  # BLD: the teacher's vocabulary sorted by bytes
+    texts: Any = None  # BLD with method="beam": the texts by index
 
     @property
     def needs_hidden(self) -> bool:
+        """The teacher's hidden states (the ALM hidden-state term)."""
         return bool(self.config.alm.get("hidden_weight", 0.0)) and "alm" in self.config.losses
+
+    @property
+    def needs_bytes(self) -> bool:
+        return "bld" in self.config.losses
+
+    @property
+    def student_hidden(self) -> bool:
+        return self.needs_hidden or self.needs_bytes
 
     @property
     def needs_logits(self) -> bool:
@@ -74,9 +89,29 @@ def prepare_trainable(model: Any, config: DistillConfig) -> Any:
     return model
 
 
-def make_optimizer(model: Any, config: DistillConfig) -> tuple[torch.optim.Optimizer, Any]:
+def build_heads(student: Any, teacher: Any, config: DistillConfig) -> nn.ModuleDict:
+    """The trainable parts the losses own: BLD's byte head, and a projection of the student's hidden states to
+    the teacher's width when the ALM hidden-state term compares models of different widths."""
+    heads = nn.ModuleDict()
+    d_s, d_t = _width(student), _width(teacher)
+    if "bld" in config.losses:
+        heads["bld"] = ByteHead(d_s, hidden=int(config.bld.get("head_size", 256)),
+                                max_bytes=int(config.bld.get("max_bytes", 16)))
+    if "alm" in config.losses and config.alm.get("hidden_weight") and d_s != d_t:
+        heads["hidden_proj"] = nn.Linear(d_s, d_t, bias=False)
+    return heads
+
+
+def _width(model: Any) -> int:
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return int(base.get_input_embeddings().weight.shape[1])
+
+
+def make_optimizer(model: Any, config: DistillConfig, heads: nn.Module | None = None
+                   ) -> tuple[torch.optim.Optimizer, Any]:
     decay, no_decay = [], []
-    for name, p in model.named_parameters():
+    named = list(model.named_parameters()) + (list(heads.named_parameters()) if heads is not None else [])
+    for name, p in named:
         if p.requires_grad:
             (no_decay if p.dim() < 2 or "norm" in name.lower() else decay).append(p)
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
@@ -106,29 +141,90 @@ def _forward(model: Any, ids: torch.Tensor, mask: torch.Tensor, boundary: torch.
     return stats
 
 
+def output_projection(model: Any):
+    """hidden [n, d] -> logits [n, V] of a causal LM, including a final logit soft-cap (Gemma)."""
+    head = model.get_output_embeddings()
+    cap = getattr(getattr(model.config, "get_text_config", lambda: model.config)(), "final_logit_softcapping", None)
+
+    def project(h: torch.Tensor) -> torch.Tensor:
+        logits = head(h)
+        return torch.tanh(logits / cap) * cap if cap else logits
+
+    return project
+
+
+def lm_token_stats(model: Any, ids: torch.Tensor, mask: torch.Tensor, boundary: torch.Tensor
+                   ) -> tuple[dict[str, torch.Tensor], torch.Tensor, Any]:
+    """(token/boundary log-probs, final hidden states, hidden -> logits) of a causal LM, without ever holding
+    the logits of more than a block of positions (a 262k vocabulary in fp32 would be ~1 GB per 1k tokens)."""
+    body = getattr(model, model.base_model_prefix)
+    hidden = body(input_ids=ids, attention_mask=mask).last_hidden_state
+    project = output_projection(model)
+    return hidden_token_stats(hidden, project, ids, boundary, mask), hidden, project
+
+
+def _teacher_forward(ctx: Context, ids: torch.Tensor, mask: torch.Tensor) -> tuple[dict, Any]:
+    """Teacher statistics, and a function giving one row's logits by position block (for BLD). Only ULD keeps
+    full-batch logits; otherwise the body runs once and logits exist a block of positions at a time."""
+    if ctx.needs_logits:
+        out = _forward(ctx.teacher, ids, mask, ctx.teacher_boundary, hidden=ctx.needs_hidden, logits=True)
+        return out, lambda r: out["logits"][r]
+    out, hidden, project = lm_token_stats(ctx.teacher, ids, mask, ctx.teacher_boundary)
+    if ctx.needs_hidden:
+        out["hidden"] = hidden
+    return out, lambda r: (lambda start, stop: project(hidden[r, start:stop]))
+
+
 def teacher_outputs(ctx: Context, mb: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Teacher statistics for a micro-batch, from the cache where possible (the teacher's side of a text never
-    changes: its tokenization is fixed)."""
+    changes: its tokenization is fixed). Per-token tensors are padded to the batch's teacher length; BLD's byte
+    distributions (``byte_*``, indexed by text byte offset) to the longest text of the batch."""
     ids, mask = mb["teacher_input_ids"].to(ctx.acc.device), mb["teacher_attention_mask"].to(ctx.acc.device)
     keys = mb["text_index"].tolist()
     use_cache = ctx.config.cache_teacher and not ctx.needs_logits
-    if not use_cache or any(k not in ctx.cache for k in keys):
+    if use_cache and all(k in ctx.cache for k in keys):
+        rows = [ctx.cache[k] for k in keys]
+    else:
+        rows = []
         with torch.no_grad():
-            out = _forward(ctx.teacher, ids, mask, ctx.teacher_boundary, hidden=ctx.needs_hidden,
-                           logits=ctx.needs_logits)
-        if not use_cache:
-            return out
-        for row, k in enumerate(keys):
-            n = int(mask[row].sum())
-            ctx.cache[k] = {name: v[row, :n].detach().cpu() for name, v in out.items()}
-    out = {}
-    for name in ctx.cache[keys[0]]:
-        rows = [ctx.cache[k][name] for k in keys]
-        padded = torch.zeros((len(rows), ids.shape[1]) + rows[0].shape[1:], dtype=rows[0].dtype)
-        for r, t in enumerate(rows):
-            padded[r, :len(t)] = t
-        out[name] = padded.to(ctx.acc.device)
-    return out
+            out, row_logits = _teacher_forward(ctx, ids, mask)
+            for r, k in enumerate(keys):
+                n = int(mask[r].sum())
+                row = {name: v[r, :n].detach() for name, v in out.items()}
+                if ctx.needs_bytes:
+                    row.update(teacher_bytes(ctx, mb, r, k, row_logits(r), n))
+                if use_cache:
+                    row = ctx.cache[k] = {name: v.cpu() for name, v in row.items()}
+                rows.append(row)
+    padded = {}
+    for name in rows[0]:
+        width = max(len(r[name]) for r in rows) if name.startswith("byte_") else ids.shape[1]
+        padded[name] = torch.zeros((len(rows), width) + rows[0][name].shape[1:], dtype=rows[0][name].dtype)
+        for r, row in enumerate(rows):
+            padded[name][r, :len(row[name])] = row[name]
+        padded[name] = padded[name].to(ctx.acc.device)
+    return padded
+
+
+def teacher_bytes(ctx: Context, mb: dict[str, torch.Tensor], row: int, key: int, logits: Any,
+                  n: int) -> dict[str, torch.Tensor]:
+    """BLD's teacher side for one text (``n`` tokens; ``logits`` [n, V] or by position block): next-byte
+    distributions at every text byte its tokens cover."""
+    ids = mb["teacher_input_ids"][row, :n].tolist()
+    offsets = mb["teacher_byte_offset"][row, :n].tolist()
+    trie = ctx.teacher_trie
+    ends = [o + len(trie.forms[i]) for o, i in zip(offsets, ids) if o != NO_OFFSET]
+    n_bytes = max(ends, default=0)
+    if ctx.config.bld.get("method", "path") == "path":
+        probs, covered = path_byte_probs(logits, ids, offsets, trie, n_bytes)
+    else:  # marginalise over tokenizations of the teacher's own byte stream (a prefix space included)
+        shift = next((o for o in offsets if o != NO_OFFSET), 0)
+        stream = ctx.texts[key].encode("utf-8")[:n_bytes]
+        stream = b" " + stream if shift < 0 else stream
+        beam = beam_byte_probs(ctx.teacher, ids[0], stream, trie, int(ctx.config.bld.get("beam", 4)))
+        probs = beam[-shift:] if shift < 0 else beam
+        covered = torch.ones(len(probs), dtype=torch.bool)
+    return {"byte_probs": probs.half(), "byte_covered": covered}
 
 
 # -- one optimizer step ----------------------------------------------------------------------------------------
@@ -138,7 +234,7 @@ def global_counts(ctx: Context, batch: dict[str, torch.Tensor]) -> dict[str, tor
     local = torch.tensor([float(batch["num_chunks"].sum()),
                           float(batch["student_attention_mask"][:, 1:].sum())], device=ctx.acc.device)
     total = ctx.acc.reduce(local, reduction="sum") if ctx.acc.num_processes > 1 else local
-    return {"alm": total[0], "uld": total[0], "sft": total[1]}
+    return {"alm": total[0], "uld": total[0], "sft": total[1], "bld": total[1]}
 
 
 def train_step(model: Any, optimizer: Any, scheduler: Any, batch: dict, ctx: Context) -> dict[str, float]:
@@ -151,11 +247,12 @@ def train_step(model: Any, optimizer: Any, scheduler: Any, batch: dict, ctx: Con
         with sync, ctx.acc.autocast():
             ids = mb["student_input_ids"].to(ctx.acc.device)
             mask = mb["student_attention_mask"].to(ctx.acc.device)
-            s_out = _forward(model, ids, mask, ctx.student_boundary, hidden=ctx.needs_hidden, logits=ctx.needs_logits)
+            s_out = _forward(model, ids, mask, ctx.student_boundary, hidden=ctx.student_hidden,
+                             logits=ctx.needs_logits)
             dev_mb = {k: v.to(ctx.acc.device) for k, v in mb.items()}
             total = 0.0
             for name, weight in ctx.config.losses.items():
-                kwargs = dict(ctx.config.alm) if name == "alm" else {}
+                kwargs = loss_kwargs(ctx, name)
                 value = get_loss(name)(t_out, s_out, dev_mb, normalizer=counts[name], **kwargs)
                 parts[name] += float(value.detach()) * ctx.acc.num_processes
                 total = total + weight * value
@@ -164,8 +261,14 @@ def train_step(model: Any, optimizer: Any, scheduler: Any, batch: dict, ctx: Con
                                "the data; the last checkpoint is intact")
         # DDP averages gradients over processes; the losses are already global means, so undo the average
         ctx.acc.backward(total * ctx.acc.num_processes)
+    head_params = [p for p in ctx.heads.parameters() if p.grad is not None]
+    if head_params and ctx.acc.num_processes > 1:  # heads are not DDP-wrapped: average their gradients here
+        flat = ctx.acc.reduce(torch.cat([p.grad.reshape(-1) for p in head_params]), reduction="mean")
+        for p, g in zip(head_params, flat.split([p.numel() for p in head_params])):
+            p.grad.copy_(g.view_as(p.grad))
     if ctx.config.grad_clip:
-        ctx.acc.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], ctx.config.grad_clip)
+        trainable = [p for p in model.parameters() if p.requires_grad] + list(ctx.heads.parameters())
+        ctx.acc.clip_grad_norm_(trainable, ctx.config.grad_clip)
     optimizer.step()
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
@@ -177,6 +280,21 @@ def train_step(model: Any, optimizer: Any, scheduler: Any, batch: dict, ctx: Con
     return parts
 
 
+BLD_LOSS_KEYS = ("token_weight", "byte_weight", "kl_weight")
+
+
+def loss_kwargs(ctx: Context, name: str) -> dict[str, Any]:
+    """Keyword arguments of loss ``name``: its config section, plus the trainable head it owns."""
+    if name == "alm":
+        kwargs = dict(ctx.config.alm)
+        if "hidden_proj" in ctx.heads:
+            kwargs["hidden_proj"] = ctx.heads["hidden_proj"]
+        return kwargs
+    if name == "bld":
+        return {k: v for k, v in ctx.config.bld.items() if k in BLD_LOSS_KEYS} | {"head": ctx.heads["bld"]}
+    return {}
+
+
 # -- checkpoints -----------------------------------------------------------------------------------------------
 
 
@@ -185,11 +303,14 @@ def trainable_state(model: Any) -> dict[str, torch.Tensor]:
 
 
 def save_checkpoint(run_dir: Path, model: Any, optimizer: Any, scheduler: Any, step: int,
-                    config: DistillConfig) -> None:
-    """Write ``run_dir/checkpoint`` atomically (a temporary directory renamed over the old one)."""
+                    config: DistillConfig, heads: nn.Module | None = None) -> None:
+    """Write ``run_dir/checkpoint`` atomically (a temporary directory renamed over the old one); the loss heads
+    go to ``heads.safetensors`` (they belong to the run, not to the model)."""
     final = run_dir / "checkpoint"
     tmp = fresh_tmp(final)
     save_file(trainable_state(model), str(tmp / "trainable.safetensors"))
+    if heads is not None and len(list(heads.parameters())):
+        save_file(trainable_state(heads), str(tmp / "heads.safetensors"))
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "rng": torch.get_rng_state()}, tmp / "optimizer.pt")
     (tmp / "state.json").write_text(json.dumps({"step": step, "time": time.time()}))
@@ -197,7 +318,8 @@ def save_checkpoint(run_dir: Path, model: Any, optimizer: Any, scheduler: Any, s
     replace_dir(tmp, final)
 
 
-def load_checkpoint(run_dir: Path, model: Any, optimizer: Any, scheduler: Any) -> int:
+def load_checkpoint(run_dir: Path, model: Any, optimizer: Any, scheduler: Any,
+                    heads: nn.Module | None = None) -> int:
     """Restore trainable weights, optimizer, schedule and RNG; returns the step to continue from (0 if none)."""
     ckpt = run_dir / "checkpoint"
     if not (ckpt / "state.json").exists():
@@ -211,6 +333,11 @@ def load_checkpoint(run_dir: Path, model: Any, optimizer: Any, scheduler: Any) -
     with torch.no_grad():
         for name, tensor in state.items():
             params[name].copy_(tensor)
+    if heads is not None and len(list(heads.parameters())):
+        if not (ckpt / "heads.safetensors").exists():
+            raise ValueError(f"checkpoint in {ckpt} has no loss heads but this run's losses need them; use the "
+                             "losses it was started with, or a fresh run directory")
+        heads.load_state_dict(load_file(str(ckpt / "heads.safetensors")))
     extra = torch.load(ckpt / "optimizer.pt", weights_only=False)
     optimizer.load_state_dict(extra["optimizer"])
     scheduler.load_state_dict(extra["scheduler"])
@@ -225,8 +352,8 @@ def log_metrics(run_dir: Path | None, row: dict) -> None:
         fh.write(json.dumps(row) + "\n")
 
 
-def progress_bar(acc: Accelerator, first: int, total: int, enabled: bool) -> Any:
-    return tqdm(total=total, initial=first, desc="distill", disable=not (enabled and acc.is_main_process))
+def progress_bar(acc: Accelerator, first: int, total: int, enabled: bool, desc: str = "distill") -> Any:
+    return tqdm(total=total, initial=first, desc=desc, disable=not (enabled and acc.is_main_process))
 
 
 StepCallback = Callable[[int, dict], "bool | None"]

@@ -91,7 +91,7 @@ def train_hypernet(config: HypernetTrainConfig | dict | str | Path, *, base_mode
     model, optimizer = acc.prepare(net, optimizer)
     ctx = Context(acc, cfg, base_model, torch.zeros(1, dtype=torch.bool), boundary_mask(base_tok))
     metrics: list[dict] = []
-    bar = progress_bar(acc, first, cfg.steps, progress)
+    bar = progress_bar(acc, first, cfg.steps, progress, desc="train-hypernet")
     step, start, seen = first, time.perf_counter(), _tokens_seen(run, first)
     loader = DataLoader(dataset, batch_size=None, shuffle=False, num_workers=cfg.num_workers)
     for batch in loader:

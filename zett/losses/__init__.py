@@ -6,6 +6,8 @@ over precomputed quantities (see :mod:`zett.losses.stats`):
 * ``*_out["token_logprobs"]``: [B, L] log p(x_t | x_<t), 0 where unscored;
 * ``*_out["boundary_logprobs"]``: [B, L] log Σ_{v in boundary set} p(v | x_<=t);
 * ``*_out["logits"]``: [B, L, V] (ULD and SFT only); ``*_out["hidden"]``: [B, L, d] (optional);
+* ``*_out["byte_probs"]`` / ``["byte_covered"]``: [B, N, 256] / [B, N] next-byte distributions by text byte
+  offset (teacher side, BLD only);
 * ``batch["teacher_chunk_id"]`` / ``batch["student_chunk_id"]``: [B, L] (-1 = no chunk),
   ``batch["num_chunks"]``: [B]; ``batch["student_labels"]`` [B, Ls] for SFT.
 """
@@ -37,7 +39,7 @@ def available_losses() -> list[str]:
     return sorted(_LOSSES)
 
 
-from . import alm, sft, uld  # noqa: E402,F401  (register)
+from . import alm, bld, sft, uld  # noqa: E402,F401  (register)
 from .alm import alm_loss, binary_f_divergence, log1mexp  # noqa: E402
 from .stats import boundary_mask, chunk_sums, token_stats  # noqa: E402
 

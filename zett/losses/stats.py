@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -25,14 +25,33 @@ def token_stats(logits: torch.Tensor, input_ids: torch.Tensor, boundary: torch.T
     materialises full-batch fp32 log-probs.
     """
     b, length, vocab = logits.shape
-    tok_lp = torch.zeros(b, length, dtype=torch.float32, device=logits.device)
-    bnd_lp = torch.zeros(b, length, dtype=torch.float32, device=logits.device)
     flat = logits.reshape(b * length, vocab)
+    return _stats(lambda start, stop: flat[start:stop], (b, length), input_ids, boundary, attention_mask, block,
+                  logits.device)
+
+
+def hidden_token_stats(hidden: torch.Tensor, project: Callable[[torch.Tensor], torch.Tensor],
+                       input_ids: torch.Tensor, boundary: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                       block: int = 256) -> dict[str, torch.Tensor]:
+    """:func:`token_stats` from final hidden states [B, L, d] and the output projection: logits exist for
+    ``block`` positions at a time only (a 262k-vocabulary teacher never holds full-batch logits)."""
+    b, length, d = hidden.shape
+    flat = hidden.reshape(b * length, d)
+    return _stats(lambda start, stop: project(flat[start:stop]), (b, length), input_ids, boundary,
+                  attention_mask, block, hidden.device)
+
+
+def _stats(rows_of: Callable[[int, int], torch.Tensor], shape: tuple[int, int], input_ids: torch.Tensor,
+           boundary: torch.Tensor, attention_mask: torch.Tensor | None, block: int,
+           device: torch.device) -> dict[str, torch.Tensor]:
+    b, length = shape
+    tok_lp = torch.zeros(b, length, dtype=torch.float32, device=device)
+    bnd_lp = torch.zeros(b, length, dtype=torch.float32, device=device)
     nxt = torch.cat([input_ids[:, 1:], input_ids[:, :1]], dim=1).reshape(-1)  # x_{t+1} at position t
-    mask = boundary.to(logits.device)
+    mask = boundary.to(device)
     tok_flat, bnd_flat = tok_lp.view(-1), bnd_lp.view(-1)
     for start in range(0, b * length, block):
-        rows = flat[start:start + block].float()
+        rows = rows_of(start, start + block).float()
         lse = torch.logsumexp(rows, dim=-1)
         tok_flat[start:start + block] = rows.gather(1, nxt[start:start + block, None])[:, 0] - lse
         bnd_flat[start:start + block] = torch.logsumexp(rows[:, mask], dim=-1) - lse
