@@ -37,6 +37,10 @@ def test_ensemble_bpb_between_and_single_member_identity(byte_bpe):
     assert len(w) == 2 and math.isclose(sum(w), 1.0)
     best = zett.evaluate.bits_per_byte(zett.ensemble([a, b], w), byte_bpe, TEXTS, progress=False)
     assert best <= min(mix, bpb_a, bpb_b) + 1e-6
+    # the weights come from mixing the members' token log-probs; scoring every candidate ensemble agrees
+    every = [zett.evaluate.bits_per_byte(zett.ensemble([a, b], [k / 4, 1 - k / 4]), byte_bpe, TEXTS, progress=False)
+             for k in range(5)]
+    assert best == pytest.approx(min(every), abs=1e-6)
 
 
 def test_generate(byte_bpe):

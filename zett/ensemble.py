@@ -67,8 +67,9 @@ def ensemble(models: Sequence[nn.Module], weights: Sequence[float] | None = None
 
 
 def best_weights(models: Sequence[nn.Module], tokenizer: Any, texts: Sequence[str], grid: int = 5) -> list[float]:
-    """Mixture weights minimising bits per byte on ``texts`` (grid search over the simplex; 2-3 members)."""
-    from .evaluate import bits_per_byte
+    """Mixture weights minimising bits per byte on ``texts`` (grid search over the simplex; 2-3 members). Each
+    member runs once: the mixture of every candidate is formed from the members' token log-probabilities."""
+    from .evaluate import token_logprobs
 
     if len(models) > 3:
         raise ValueError("best_weights searches a grid for at most 3 members")
@@ -79,5 +80,9 @@ def best_weights(models: Sequence[nn.Module], tokenizer: Any, texts: Sequence[st
         candidates = [[a, 1 - a] for a in steps]
     else:
         candidates = [[a, b, 1 - a - b] for a in steps for b in steps if a + b <= 1 + 1e-9]
-    scores = [bits_per_byte(Ensemble(models, w), tokenizer, texts, progress=False) for w in candidates]
-    return candidates[min(range(len(scores)), key=scores.__getitem__)]
+    limits = [getattr(m.config, "max_position_embeddings", None) or 2048 for m in models]
+    length = min([2048] + limits)  # one window layout for all members: their tokens line up
+    members = torch.stack([token_logprobs(m, tokenizer, texts, max_length=length)[0].double() for m in models])
+    bits = [-float(torch.logsumexp(members + torch.tensor(w, dtype=torch.float64).clamp(min=1e-300).log()[:, None],
+                                   0).sum()) for w in candidates]
+    return candidates[min(range(len(bits)), key=bits.__getitem__)]

@@ -55,6 +55,17 @@ def _windows(ids: list[int], start: int, max_length: int, stride: int) -> list[t
 def score(model: Any, tokenizer: Any, texts: Iterable[str], *, batch_tokens: int = 4096,
           max_length: int = 2048, stride: int | None = None, progress: bool = True) -> BPBResult:
     """Total bits, bytes and tokens of ``texts`` under ``model`` (see module docstring)."""
+    logprobs, n_bytes = token_logprobs(model, tokenizer, texts, batch_tokens=batch_tokens, max_length=max_length,
+                                       stride=stride, progress=progress)
+    return BPBResult(bits=-float(logprobs.double().sum()) / math.log(2), bytes=n_bytes, tokens=logprobs.numel())
+
+
+def token_logprobs(model: Any, tokenizer: Any, texts: Iterable[str], *, batch_tokens: int = 4096,
+                   max_length: int = 2048, stride: int | None = None,
+                   progress: bool = False) -> tuple[torch.Tensor, int]:
+    """``(log p of every scored token, UTF-8 bytes of the texts)`` under the rules of the module docstring. The
+    token order depends only on the tokenizer, the texts and ``max_length``/``stride``, so models that share a
+    tokenizer can be mixed token by token afterwards (:func:`zett.best_weights`)."""
     texts = [t for t in texts]
     if not texts or not any(texts):
         raise ValueError("no text to evaluate: pass a non-empty list of non-empty strings")
@@ -71,8 +82,7 @@ def score(model: Any, tokenizer: Any, texts: Iterable[str], *, batch_tokens: int
     windows.sort(key=lambda w: len(w[0]))
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else start
     device = next(model.parameters()).device
-    bits = 0.0
-    n_tokens = 0
+    out = []
     batches = _batches(windows, batch_tokens)
     with torch.inference_mode():
         for batch in tqdm(batches, desc="bits/byte", disable=not progress, leave=False):
@@ -87,11 +97,10 @@ def score(model: Any, tokenizer: Any, texts: Iterable[str], *, batch_tokens: int
             logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
             target = labels[:, 1:].to(device)
             nll = F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]), target.reshape(-1),
-                                  ignore_index=-100, reduction="sum")
-            bits += nll.item() / math.log(2)
-            n_tokens += int((target != -100).sum())
+                                  ignore_index=-100, reduction="none")
+            out.append(-nll[target.reshape(-1) != -100].cpu())
     n_bytes = sum(len(t.encode("utf-8")) for t in texts)
-    return BPBResult(bits=bits, bytes=n_bytes, tokens=n_tokens)
+    return torch.cat(out), n_bytes
 
 
 def _batches(windows: list, batch_tokens: int) -> list[list]:
@@ -148,4 +157,4 @@ def teacher_divergence(student: Any, student_tokenizer: Any, teacher: Any, teach
     return total / max(weight, 1)
 
 
-__all__ = ["BPBResult", "bits_per_byte", "score", "teacher_divergence"]
+__all__ = ["BPBResult", "bits_per_byte", "score", "teacher_divergence", "token_logprobs"]
