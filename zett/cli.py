@@ -57,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="SmolLM2-135M to bytes and two real tokenizers, offline")
     d.add_argument("--docs", type=int, default=2, help="documents per language (first 1,500 characters of each)")
     d.add_argument("--langs", default="en,de,zh")
+    d.add_argument("--hypernet", default="auto", help="hypernetwork path or name (default: the shipped "
+                   "smollm2-135m when installed; 'none' for FVT only)")
     return ap
 
 
@@ -144,7 +146,7 @@ def _train_hypernet(args: argparse.Namespace) -> None:
 def _demo(args: argparse.Namespace) -> None:
     from .demo import run_demo
 
-    run_demo(docs=args.docs, langs=args.langs.split(","))
+    run_demo(docs=args.docs, langs=args.langs.split(","), hypernet=None if args.hypernet == "none" else args.hypernet)
 
 
 COMMANDS = {"transfer": _transfer, "eval": _eval, "distill": _distill, "train-hypernet": _train_hypernet,
