@@ -23,8 +23,13 @@ def exact_matches(target_tokenizer: Any, base_tokenizer: Any, *, normal: bool = 
         wordy = (TokenKind.NORMAL, TokenKind.BYTE_FALLBACK)
         base_by_bytes: dict[bytes, int] = {}
         for i, (form, kind) in enumerate(zip(b_vocab.forms, b_vocab.kinds)):
-            if form and kind in wordy and (form not in base_by_bytes or kind is TokenKind.NORMAL):
-                base_by_bytes.setdefault(form, i)
+            if not form or kind not in wordy:
+                continue
+            held = base_by_bytes.get(form)
+            # a normal token beats a byte-fallback piece of the same byte: the fallback row is trained only for
+            # characters the vocabulary lacks (Gemma's <0x61> vs "a"), whatever their id order
+            if held is None or (kind is TokenKind.NORMAL and b_vocab.kinds[held] is not TokenKind.NORMAL):
+                base_by_bytes[form] = i
         for i, (form, kind) in enumerate(zip(t_vocab.forms, t_vocab.kinds)):
             if kind in wordy and form in base_by_bytes:
                 pairs[i] = base_by_bytes[form]

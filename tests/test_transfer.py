@@ -138,3 +138,20 @@ def test_eos_token_argument(byte_bpe):
     model = tiny_llama(len(byte_bpe))
     new, tok = zett.transfer(model, no_eos, base_tokenizer=byte_bpe, eos_token="<|im_end|>")
     assert tok.eos_token == "<|im_end|>" and new.config.eos_token_id == tok.eos_token_id
+
+
+def test_copies_prefer_normal_tokens_over_byte_fallback_pieces(spm_bpe):
+    """A base with byte fallback has two rows for "a" (<0x61> and the normal token); the fallback piece comes first
+    by id, but the copy must take the normal token's row (Gemma-3 -> bytes went from ~34 to sane BPB with this)."""
+    from hypernet import exact_matches
+
+    kinds = token_kinds(spm_bpe)
+    forms = surface_forms(spm_bpe)
+    normal_a = next(i for i, (f, k) in enumerate(zip(forms, kinds)) if f == b"a" and k.value == "normal")
+    fallback_a = next(i for i, (f, k) in enumerate(zip(forms, kinds)) if f == b"a" and k.value == "byte_fallback")
+    assert fallback_a < normal_a  # the trap: id order alone would pick the fallback row
+    target = byte_tokenizer(specials_from=spm_bpe)
+    t_ids, b_ids = exact_matches(target, spm_bpe)
+    mapping = dict(zip(t_ids.tolist(), b_ids.tolist()))
+    assert mapping[ord("a")] == normal_a
+    assert mapping[0xE6] == next(i for i, (f, k) in enumerate(zip(forms, kinds)) if f == b"\xe6")  # only fallback
