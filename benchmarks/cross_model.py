@@ -1,7 +1,7 @@
 """Cross-model distillation and ensembles on real models: Gemma-3-270M and SmolLM2-135M (issue 8, SPEC §5.6-5.7).
 
     python benchmarks/cross_model.py [--quick] [--steps 40] [--recipes alm,alm+sft,bld,uld,sft]
-                                     [--trainable embeddings+lora] [--part distill,ensemble]
+                                     [--trainable embeddings+lora] [--part distill,ensemble,beam]
 
 1. Teacher -> student across tokenizers: Gemma-3-270M (262k SentencePiece vocabulary) distilled into
    SmolLM2-135M (49k byte-level BPE) on math.train, each loss at the same budget (steps, batch, data, lr). Per
@@ -11,6 +11,8 @@
 2. Ensembles of transferred models: SmolLM2 and Gemma-3 on one tokenizer (SmolLM2's, and bytes), mixture weights
    chosen on held-out text disjoint from the scored text; BPB of each member and of the ensemble, before and after
    a short ALM self-distillation of the transferred Gemma member.
+3. BLD's teacher byte distributions along the teacher's own tokenization vs the beam over tokenizations (time,
+   KL between them, and the bits per byte each assigns to the text).
 
 Writes results/cross_model.{json,md,png}; finished rows are skipped on a re-run and distillation runs resume
 from their checkpoints in ~/.cache/zett-runs/cross_model.
@@ -153,6 +155,40 @@ def ensemble_part(args, res: Results) -> None:
                 before=rows["before"], after=rows["after"])
 
 
+def beam_part(args, res: Results) -> None:
+    """BLD's teacher byte distributions along Gemma's own tokenization vs the beam over tokenizations."""
+    import torch
+
+    import zett
+    from tokenizers_zoo import encode_text
+    from zett.distill.data import byte_offsets
+    from zett.losses.bld import ByteTrie, beam_byte_probs, path_byte_probs
+
+    if res.has(part="bld_beam", beam=args.beam):
+        return
+    teacher, t_tok = zett.load_model(str(ensure_gemma()))
+    trie = ByteTrie(t_tok)
+    text = corpus("math", 1)[0][:args.beam_chars]
+    data = text.encode()
+    ids = [t_tok.bos_token_id] + encode_text(t_tok, text)
+    offsets = byte_offsets(t_tok, [ids], [data], len(ids))[0].tolist()
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        logits = teacher(input_ids=torch.tensor([ids])).logits[0]
+    path, covered = path_byte_probs(logits, ids, offsets, trie, len(data))
+    t_path = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    beam = beam_byte_probs(teacher, t_tok.bos_token_id, data, trie, beam=args.beam)
+    t_beam = time.perf_counter() - t0
+    p, q = beam[covered].double().clamp(min=1e-12), path[covered].double().clamp(min=1e-12)
+    kl = float((p * (p.log() - q.log())).sum(-1).mean())
+    truth = torch.tensor(list(data))[covered]
+    nll = {name: float(-dist[covered][torch.arange(len(truth)), truth].clamp(min=1e-12).log().mean() / 0.6931)
+           for name, dist in (("path", path), ("beam", beam))}
+    res.add(part="bld_beam", beam=args.beam, bytes=len(data), path_seconds=t_path, beam_seconds=t_beam,
+            kl_beam_to_path=kl, bits_per_byte=nll)
+
+
 def write_outputs(res: Results, out: Path) -> None:
     rows = res.data["rows"]
     lines = [f"Cross-model distillation and ensembles; {res.data['meta']['hardware']}", ""]
@@ -181,6 +217,12 @@ def write_outputs(res: Results, out: Path) -> None:
                 lines.append(f"| {stage} | {name} | {w} | " + " | ".join(f"{block[name][lang]:.3f}" for lang in LANGS)
                              + " |")
         lines.append("")
+    for r in [r for r in rows if r["part"] == "bld_beam"]:
+        lines += [f"BLD teacher byte distributions, Gemma-3-270M on {r['bytes']} bytes of math.valid: along its own "
+                  f"tokenization {r['path_seconds']:.1f} s (one pass), beam {r['beam']} over tokenizations "
+                  f"{r['beam_seconds']:.1f} s; KL(beam || path) {r['kl_beam_to_path']:.4f} nats per byte; bits per "
+                  f"byte of the text under each: path {r['bits_per_byte']['path']:.3f}, beam "
+                  f"{r['bits_per_byte']['beam']:.3f}.", ""]
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     plot(rows, out.with_suffix(".png"))
@@ -227,7 +269,9 @@ def main() -> None:
     ap.add_argument("--max-length", type=int, default=256)
     ap.add_argument("--docs", type=int, default=3)
     ap.add_argument("--chars", type=int, default=1500)
-    ap.add_argument("--part", default="distill,ensemble")
+    ap.add_argument("--part", default="distill,ensemble,beam")
+    ap.add_argument("--beam", type=int, default=4, help="beam width for the BLD path-vs-beam comparison")
+    ap.add_argument("--beam-chars", type=int, default=120)
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--row", help=argparse.SUPPRESS)
@@ -235,6 +279,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.quick:
         args.steps, args.self_distill_steps, args.docs, args.chars, args.max_length = 3, 2, 1, 600, 128
+        args.beam_chars = 60
         if args.out.name == "cross_model.json":
             args.out = args.out.with_name("cross_model_quick.json")
     require_assets()
@@ -248,6 +293,8 @@ def main() -> None:
         distill_part(args, res)
     if "ensemble" in parts:
         ensemble_part(args, res)
+    if "beam" in parts:
+        beam_part(args, res)
     write_outputs(res, args.out)
 
 
