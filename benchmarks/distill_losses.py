@@ -29,7 +29,10 @@ from zett.losses import boundary_mask
 RECIPES = {"alm": ({"alm": 1.0}, {}), "sft": ({"sft": 1.0}, {}), "alm+sft": ({"alm": 1.0, "sft": 1.0}, {}),
            "uld": ({"uld": 1.0}, {}), "alm+hidden": ({"alm": 1.0}, {"hidden_weight": 1.0}),
            "alm+sft+hidden": ({"alm": 1.0, "sft": 1.0}, {"hidden_weight": 1.0}),
-           "alm-tau1": ({"alm": 1.0}, {"tau": 1.0}), "alm-nodebias": ({"alm": 1.0}, {"debias": False})}
+           "alm-tau1": ({"alm": 1.0}, {"tau": 1.0}), "alm-tau10": ({"alm": 1.0}, {"tau": 10.0}),
+           "alm-nodebias": ({"alm": 1.0}, {"debias": False}),
+           "alm+sft-balanced": ({"alm": 1.0, "sft": 1.0}, {}), "bld": ({"bld": 1.0}, {})}
+BALANCED = {"alm+sft-balanced"}  # recipes trained with gradient-magnitude balancing (DistillConfig.balance)
 RUNS = Path.home() / ".cache" / "zett-runs" / "distill_losses"
 
 
@@ -119,7 +122,7 @@ def main() -> None:
         if all(res.has(kind="bpb", recipe=name, steps=args.steps, lang=lang) for lang in langs):
             continue
         losses, alm = RECIPES[name]
-        cfg = DistillConfig(losses=losses, alm=alm, **base_config(args))
+        cfg = DistillConfig(losses=losses, alm=alm, balance=name in BALANCED, **base_config(args))
         t0 = time.perf_counter()
         result = zett.distill(copy.deepcopy(student0), s_tok, model, tok, train, cfg,
                               run_dir=RUNS / f"{name}-{args.steps}-{args.lr}", progress=True)

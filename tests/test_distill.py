@@ -161,3 +161,24 @@ def test_read_texts_from_a_glob_pattern(tmp_path):
     assert read_texts(str(tmp_path / "*.train.jsonl")) == ["text in de", "text in en"]
     with pytest.raises(FileNotFoundError, match="matches nothing"):
         read_texts(str(tmp_path / "*.test.jsonl"))
+
+
+def test_balanced_weights_equalise_gradient_norms():
+    from zett.distill.trainer import balanced_weights
+
+    shared = torch.randn(3, 4, requires_grad=True)
+    values = {"big": (shared * 10).sum(), "small": (shared * 0.1).pow(2).sum()}
+    w = balanced_weights(values, shared, {"big": 1.0, "small": 2.0})
+    norms = {k: torch.autograd.grad(v, shared, retain_graph=True)[0].norm() for k, v in values.items()}
+    # weighted gradient norms are equal up to the configured weights (1 : 2)
+    assert float(w["small"] * norms["small"]) == pytest.approx(2 * float(w["big"] * norms["big"]), rel=1e-5)
+
+
+def test_balanced_training_logs_weights_and_trains(setup):
+    teacher, teacher_tok, fresh_student, student_tok = setup
+    res = zett.distill(fresh_student(), student_tok, teacher, teacher_tok, TEXTS, config("full", balance=True),
+                       progress=False)
+    rows = [m for m in res.metrics if "loss" in m]
+    assert rows[-1]["alm"] < rows[0]["alm"] and rows[-1]["sft"] < rows[0]["sft"]
+    # ALM's gradient is orders of magnitude below SFT's at tau = 100: balancing lifts its weight above SFT's
+    assert all(r["w_alm"] > r["w_sft"] for r in rows)

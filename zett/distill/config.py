@@ -38,6 +38,9 @@ class DistillConfig(YamlConfig):
                                      metadata={"help": "loss name -> weight: alm, sft, uld, bld"})
     alm: dict[str, Any] = field(default_factory=dict, metadata={"help": "keyword arguments of zett.losses.alm_loss "
                                                                 "(tau, divergence, debias, merge, theta, hidden_weight)"})
+    balance: bool = field(default=False, metadata={"help": "gradient-magnitude balancing (SPEC 5.2.8): each loss "
+                                                   "weighted by the inverse norm of its gradient at the student's "
+                                                   "final hidden states (logged as w_<loss>)"})
     bld: dict[str, Any] = field(default_factory=dict, metadata={"help": "BLD options: method (path | beam), beam, "
                                                                 "max_bytes, head_size, token_weight, byte_weight, "
                                                                 "kl_weight"})

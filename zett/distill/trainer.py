@@ -59,7 +59,7 @@ class Context:
 
     @property
     def student_hidden(self) -> bool:
-        return self.needs_hidden or self.needs_bytes
+        return self.needs_hidden or self.needs_bytes or bool(getattr(self.config, "balance", False))
 
     @property
     def needs_logits(self) -> bool:
@@ -250,12 +250,16 @@ def train_step(model: Any, optimizer: Any, scheduler: Any, batch: dict, ctx: Con
             s_out = _forward(model, ids, mask, ctx.student_boundary, hidden=ctx.student_hidden,
                              logits=ctx.needs_logits)
             dev_mb = {k: v.to(ctx.acc.device) for k, v in mb.items()}
-            total = 0.0
-            for name, weight in ctx.config.losses.items():
-                kwargs = loss_kwargs(ctx, name)
-                value = get_loss(name)(t_out, s_out, dev_mb, normalizer=counts[name], **kwargs)
-                parts[name] += float(value.detach()) * ctx.acc.num_processes
-                total = total + weight * value
+            values = {}
+            for name in ctx.config.losses:
+                values[name] = get_loss(name)(t_out, s_out, dev_mb, normalizer=counts[name], **loss_kwargs(ctx, name))
+                parts[name] += float(values[name].detach()) * ctx.acc.num_processes
+            weights = dict(ctx.config.losses)
+            if ctx.config.balance and len(values) > 1:
+                weights = balanced_weights(values, s_out["hidden"], weights)
+                for name, w in weights.items():
+                    parts[f"w_{name}"] = parts.get(f"w_{name}", 0.0) + w / len(micro)
+            total = sum(weights[name] * values[name] for name in values)
         if not torch.isfinite(total):
             raise RuntimeError(f"loss became {float(total)} at this step; lower lr (now {ctx.config.lr}) or check "
                                "the data; the last checkpoint is intact")
@@ -275,9 +279,23 @@ def train_step(model: Any, optimizer: Any, scheduler: Any, batch: dict, ctx: Con
     if ctx.acc.num_processes > 1:
         reduced = ctx.acc.reduce(torch.tensor(list(parts.values()), device=ctx.acc.device), reduction="mean")
         parts = dict(zip(parts, reduced.tolist()))
-    parts["loss"] = sum(ctx.config.losses[n] * parts[n] for n in ctx.config.losses)
+    parts["loss"] = sum(parts.get(f"w_{n}", ctx.config.losses[n]) * parts[n] for n in ctx.config.losses)
     parts["lr"] = scheduler.get_last_lr()[0]
     return parts
+
+
+def balanced_weights(values: dict[str, torch.Tensor], shared: torch.Tensor,
+                     weights: dict[str, float]) -> dict[str, float]:
+    """SPEC §5.2.8 gradient-magnitude balancing: scale each loss by the inverse norm of its gradient at ``shared``
+    (the student's final hidden states: defined whatever the trainable set), times the mean norm, so that
+    weighted losses push with equal force; no gradient flows through the weights."""
+    norms = {}
+    for name, value in values.items():
+        (grad,) = torch.autograd.grad(value, shared, retain_graph=True, allow_unused=True)
+        norms[name] = float(grad.float().norm()) if grad is not None else 0.0
+    live = [n for n in norms.values() if n > 0]
+    mean = sum(live) / len(live) if live else 1.0
+    return {name: weights[name] * (mean / n if n > 0 else 1.0) for name, n in norms.items()}
 
 
 BLD_LOSS_KEYS = ("token_weight", "byte_weight", "kl_weight")
