@@ -1,0 +1,214 @@
+"""The benchmark suite behind the README's headline tables: quality, then speed and memory, in one command.
+
+    python benchmarks/suite.py [--quick] [--hypernet smollm2-135m|PATH] [--distill-steps 20]
+
+Quality: bits per byte of SmolLM2-135M transferred by each method (random, mean, FVT, the hypernetwork, and the
+hypernetwork followed by N steps of ALM self-distillation) to each target tokenizer (the real ones in
+../shared/assets/tokenizers, bytes, Gemma-3's 262k vocabulary, two sampled Unigram tokenizers) on held-out
+text of every language, with the original model for reference.
+Speed and memory: transfer time for a 32k and a 150k vocabulary (FVT and hypernetwork), hypernetwork training
+step time and student tokens per second, ALM vs SFT step time on one batch, alignment throughput, one
+tokenizer draw at 32k, and the peak RSS of the whole run.
+
+Writes results/suite.{json,md,png} (``--quick``: results/suite_quick.*, about 10 minutes on 2 cores). Rows are
+appended as they are measured and skipped on a re-run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import zett
+from common import ASSETS, Results, corpus, ensure_smollm2, hardware, require_assets
+from distill_losses import align_throughput, step_cost
+from hypernet_zero_shot import target_spec
+from tokenizers_zoo import TokenizerSampler, load_tokenizer
+
+LANGS = ["en", "de", "fr", "es", "ru", "zh", "code", "math"]
+REAL = ["gpt2", "llama2", "llama3", "mistral-v3", "qwen3", "smollm2"]
+METHODS = ["random", "mean", "fvt", "hypernet", "hypernet+alm"]
+
+
+def sampled_targets(base, n: int) -> dict[str, object]:
+    """``n`` Unigram tokenizers drawn as in hypernetwork training (fixed seeds, never seen by the network)."""
+    texts = [t[:2000] for lang in LANGS for t in corpus(lang, 40, split="train")]
+    sampler = TokenizerSampler(base, texts, vocab_size=(8192, 32768))
+    out = {}
+    for seed in range(1000, 1000 + n):
+        draw = sampler.sample(seed)
+        out[f"sampled-{draw.vocab_size // 1000}k"] = draw.tokenizer
+    return out
+
+
+def quality(args, res: Results, model, tok, net, texts: dict[str, list[str]]) -> None:
+    targets: dict[str, object] = {name: target_spec(name) for name in (["llama2", "byte"] if args.quick else
+                                                                     REAL + ["byte", "gemma3"])}
+    targets.update(sampled_targets(tok, 1 if args.quick else 2))
+    if not res.has(kind="bpb", target="-", method="original"):
+        res.add(kind="bpb", target="-", method="original", bpb=table(model, tok, texts))
+    train = [t for lang in LANGS for t in corpus(lang, 50, split="train")]
+    for name, spec in targets.items():
+        for method in METHODS:
+            if method.startswith("hypernet") and net is None:
+                continue
+            if method == "hypernet+alm" and name not in ("byte", "llama2"):
+                continue  # self-distillation is the slow row: bytes and one subword target
+            if res.has(kind="bpb", target=name, method=method):
+                continue
+            t0 = time.perf_counter()
+            kwargs = {"hypernet": net} if method.startswith("hypernet") else {"method": method}
+            if method == "hypernet+alm":
+                run = Path(tempfile.mkdtemp(prefix="zett-suite-"))
+                kwargs.update(distill=zett.DistillConfig(steps=args.distill_steps, save_every=args.distill_steps),
+                              distill_data=train, distill_run_dir=run)
+            new, new_tok = zett.transfer(model, spec, base_tokenizer=tok, **kwargs)
+            seconds = time.perf_counter() - t0
+            res.add(kind="bpb", target=name, method=method, vocab=len(new_tok), transfer_s=seconds,
+                    bpb=table(new, new_tok, texts))
+            print(f"{name:12s} {method:13s} {np.mean(list(res.data['rows'][-1]['bpb'].values())):.3f} "
+                  f"({seconds:.1f}s)", flush=True)
+            del new
+
+
+def table(model, tok, texts: dict[str, list[str]]) -> dict[str, float]:
+    return {lang: zett.evaluate.bits_per_byte(model, tok, docs, progress=False) for lang, docs in texts.items()}
+
+
+def speed(args, res: Results, model, tok, net) -> None:
+    if not res.has(kind="transfer_speed"):
+        for name in ("llama2", "qwen3"):
+            target = load_tokenizer(target_spec(name))
+            for method in ("fvt", "hypernet") if net is not None else ("fvt",):
+                t0 = time.perf_counter()
+                zett.transfer(model, target, base_tokenizer=tok, **({"hypernet": net} if method == "hypernet"
+                                                                    else {"method": "fvt"}))
+                res.add(kind="transfer_speed", target=name, vocab=len(target), method=method,
+                        seconds=time.perf_counter() - t0)
+    if not res.has(kind="hypernet_step"):
+        steps = 3 if args.quick else 8
+        with tempfile.TemporaryDirectory() as run:
+            cfg = dict(zett.HypernetTrainConfig.from_yaml(Path(__file__).parents[1] / "examples" /
+                                                          "hypernet_smollm2.yaml").to_dict(),
+                       run_dir=run, steps=steps, eval_every=0, eval_tokenizers=[], startup_texts=400)
+            result = zett.train_hypernet(cfg, base_model=model, base_tokenizer=tok, progress=False)
+        rows = [m for m in result.metrics if "loss" in m][1:]  # the first step also fills caches
+        seconds = (rows[-1]["seconds"] - rows[0]["seconds"]) / max(1, len(rows) - 1)
+        tokens = (rows[-1]["student_tokens_seen"] - rows[0]["student_tokens_seen"]) / max(1, len(rows) - 1)
+        res.add(kind="hypernet_step", seconds=seconds, student_tokens_per_s=tokens / seconds)
+    if not res.has(kind="alm_vs_sft"):
+        texts = [t[:2000] for t in corpus("en", 8, split="train")]
+        student, s_tok = zett.transfer(model, "byte", base_tokenizer=tok)
+        res.add(kind="alm_vs_sft", **step_cost(model, tok, student, s_tok, texts, "no"))
+        threads = torch.get_num_threads()
+        res.add(kind="alignment", tokens_per_s=align_throughput(tok, s_tok, [t for lang in LANGS
+                                                                             for t in corpus(lang, 4)]))
+        torch.set_num_threads(threads)  # align_throughput measures on one thread
+    if not res.has(kind="sampler"):
+        sampler = TokenizerSampler(tok, [t[:2000] for lang in LANGS for t in corpus(lang, 60, split="train")],
+                                   vocab_size=(32768, 32768))
+        times = []
+        for seed in range(3):
+            t0 = time.perf_counter()
+            sampler.sample(seed)
+            times.append(time.perf_counter() - t0)
+        res.add(kind="sampler", draw_32k_s=statistics.median(times))
+
+
+def write_outputs(res: Results, out: Path, langs: list[str]) -> None:
+    rows = res.data["rows"]
+    bpb = [r for r in rows if r["kind"] == "bpb"]
+    lines = [f"SmolLM2-135M-Instruct, zero-shot tokenizer transfer; BPB on held-out text (lower is better); "
+             f"{res.data['meta']['hardware']}", "",
+             "| target | method | " + " | ".join(langs) + " | mean | vs FVT |", "|---|---|" + "---|" * (len(langs) + 2)]
+    fvt = {r["target"]: np.mean(list(r["bpb"].values())) for r in bpb if r["method"] == "fvt"}
+    for r in bpb:
+        mean = float(np.mean(list(r["bpb"].values())))
+        delta = f"{mean - fvt[r['target']]:+.3f}" if r["target"] in fvt and r["method"] != "fvt" else ""
+        lines.append(f"| {r['target']} | {r['method']} | " + " | ".join(f"{r['bpb'][lang]:.3f}" for lang in langs)
+                     + f" | {mean:.3f} | {delta} |")
+    lines += ["", "Speed and memory:", ""]
+    for r in rows:
+        if r["kind"] == "transfer_speed":
+            lines.append(f"- transfer {r['method']} to {r['target']} ({r['vocab']:,} tokens): {r['seconds']:.1f} s")
+        elif r["kind"] == "hypernet_step":
+            lines.append(f"- hypernetwork training step: {r['seconds']:.2f} s, {r['student_tokens_per_s']:.0f} "
+                         "student tokens/s")
+        elif r["kind"] == "alm_vs_sft":
+            lines.append(f"- ALM step {r['alm_step_s']:.2f} s vs SFT {r['sft_step_s']:.2f} s on one batch "
+                         f"({r['alm_over_sft']:.2f}x); teacher forward {r['teacher_s']:.2f} s")
+        elif r["kind"] == "alignment":
+            lines.append(f"- alignment: {r['tokens_per_s'] / 1e6:.2f}M tokens/s (one thread, SmolLM2 <-> bytes)")
+        elif r["kind"] == "sampler":
+            lines.append(f"- tokenizer draw at 32k: {r['draw_32k_s']:.2f} s")
+        elif r["kind"] == "peak_rss":
+            lines.append(f"- peak RSS of the run: {r['gb']:.2f} GB")
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    plot(bpb, out.with_suffix(".png"))
+
+
+def plot(bpb: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    targets = sorted({r["target"] for r in bpb if r["target"] != "-"})
+    methods = [m for m in METHODS if any(r["method"] == m for r in bpb)]
+    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(targets)), 4))
+    width = 0.8 / max(1, len(methods))
+    for k, method in enumerate(methods):
+        xs, ys = [], []
+        for i, target in enumerate(targets):
+            hit = [r for r in bpb if r["target"] == target and r["method"] == method]
+            if hit:
+                xs.append(i + k * width)
+                ys.append(float(np.mean(list(hit[0]["bpb"].values()))))
+        ax.bar(xs, ys, width, label=method)
+    original = [r for r in bpb if r["method"] == "original"]
+    if original:
+        ax.axhline(float(np.mean(list(original[0]["bpb"].values()))), color="black", linestyle="--",
+                   label="original")
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(targets))], targets, rotation=30)
+    ax.set_ylabel("mean bits per byte (lower is better)")
+    ax.set_title("SmolLM2-135M: zero-shot transfer by method")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="2 languages x 1 document, 3 targets, short runs")
+    ap.add_argument("--hypernet", default="smollm2-135m", help="shipped name or directory ('none': heuristics)")
+    ap.add_argument("--distill-steps", type=int, default=20)
+    ap.add_argument("--docs", type=int, default=2)
+    ap.add_argument("--chars", type=int, default=1500)
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    require_assets()
+    if args.quick:
+        args.docs, args.chars, args.distill_steps = 1, 800, 3
+    out = args.out or Path(__file__).parent / "results" / ("suite_quick.json" if args.quick else "suite.json")
+    res = Results(out, {"hardware": hardware(), "model": "SmolLM2-135M-Instruct", "hypernet": args.hypernet})
+    model, tok = zett.load_model(ensure_smollm2())
+    net = None if args.hypernet == "none" else zett.Hypernet.from_pretrained(args.hypernet, model, tok).eval()
+    langs = ["en", "zh"] if args.quick else LANGS
+    texts = {lang: [t[:args.chars] for t in corpus(lang, args.docs)] for lang in langs}
+    quality(args, res, model, tok, net, texts)
+    speed(args, res, model, tok, net)
+    res.add(kind="peak_rss", gb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20)
+    write_outputs(res, out, langs)
+
+
+if __name__ == "__main__":
+    main()
