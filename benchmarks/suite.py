@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 import zett
-from common import ASSETS, Results, corpus, ensure_smollm2, hardware, require_assets
+from common import Results, corpus, ensure_smollm2, hardware, require_assets
 from distill_losses import align_throughput, step_cost
 from hypernet_zero_shot import target_spec
 from tokenizers_zoo import TokenizerSampler, load_tokenizer
