@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import ASSETS, Results, corpus, ensure_smollm2, hardware, require_assets
+from common import ASSETS, Results, corpus, ensure_smollm2, hardware, require_assets, save_figure
 from zett.paths import models_dir
 
 RECIPES = {"alm": {"alm": 1.0}, "alm+sft": {"alm": 1.0, "sft": 1.0}, "bld": {"bld": 1.0}, "uld": {"uld": 1.0},
@@ -253,9 +253,7 @@ def plot(rows: list[dict], path: Path) -> None:
         ax.bar(labels, values, color=["tab:gray", "tab:orange", "tab:green"] * 2)
         ax.set_title(f"mean BPB, ensemble on {r['target']}")
         ax.tick_params(axis="x", rotation=45)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 import zett
-from common import Results, corpus, ensure_smollm2, hardware, require_assets
+from common import Results, corpus, ensure_smollm2, hardware, require_assets, save_figure
 from distill_losses import align_throughput, step_cost
 from hypernet_zero_shot import target_spec
 from tokenizers_zoo import TokenizerSampler, load_tokenizer
@@ -181,9 +181,7 @@ def plot(bpb: list[dict], path: Path) -> None:
     ax.set_ylabel("mean bits per byte (lower is better)")
     ax.set_title("SmolLM2-135M: zero-shot transfer by method")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main() -> None:
