@@ -83,10 +83,10 @@ def table(model, tok, texts: dict[str, list[str]]) -> dict[str, float]:
 
 
 def speed(args, res: Results, model, tok, net) -> None:
-    if not res.has(kind="transfer_speed"):
-        for name in ("llama2", "qwen3"):
-            target = load_tokenizer(target_spec(name))
-            for method in ("fvt", "hypernet") if net is not None else ("fvt",):
+    for name in ("llama2", "qwen3"):
+        target = load_tokenizer(target_spec(name))
+        for method in ("fvt", "hypernet") if net is not None else ("fvt",):
+            if not res.has(kind="transfer_speed", target=name, method=method):
                 t0 = time.perf_counter()
                 zett.transfer(model, target, base_tokenizer=tok, **({"hypernet": net} if method == "hypernet"
                                                                     else {"method": "fvt"}))
@@ -198,12 +198,15 @@ def main() -> None:
         args.docs, args.chars, args.distill_steps = 1, 800, 3
     out = args.out or Path(__file__).parent / "results" / ("suite_quick.json" if args.quick else "suite.json")
     res = Results(out, {"hardware": hardware(), "model": "SmolLM2-135M-Instruct", "hypernet": args.hypernet})
+    if args.hypernet != "none":  # heuristic rows may come from an earlier run without the network
+        res.data["meta"]["hypernet"] = args.hypernet
     model, tok = zett.load_model(ensure_smollm2())
     net = None if args.hypernet == "none" else zett.Hypernet.from_pretrained(args.hypernet, model, tok).eval()
     langs = ["en", "zh"] if args.quick else LANGS
     texts = {lang: [t[:args.chars] for t in corpus(lang, args.docs)] for lang in langs}
     quality(args, res, model, tok, net, texts)
     speed(args, res, model, tok, net)
+    res.data["rows"] = [r for r in res.data["rows"] if r["kind"] != "peak_rss"]  # this run's peak only
     res.add(kind="peak_rss", gb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20)
     write_outputs(res, out, langs)
 

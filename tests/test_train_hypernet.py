@@ -90,7 +90,8 @@ def test_cli_train_hypernet_then_transfer(tmp_path, tiny_model_dir):
 
     from zett.cli import main
 
-    cfg = config(tmp_path, steps=2, base_model=str(tiny_model_dir), losses={"alm": 1.0, "sft": 0.5})
+    cfg = config(tmp_path, steps=2, base_model=str(tiny_model_dir), losses={"alm": 1.0, "sft": 0.5},
+                 eval_tokenizers=["byte"])
     (tmp_path / "hn.yaml").write_text(yaml.safe_dump(cfg))
     assert main(["train-hypernet", str(tmp_path / "hn.yaml")]) == 0
     hn = tmp_path / "run" / "hypernet"
@@ -98,6 +99,39 @@ def test_cli_train_hypernet_then_transfer(tmp_path, tiny_model_dir):
                  "--out", str(tmp_path / "out")]) == 0
     card = (tmp_path / "out" / "README.md").read_text()
     assert "hypernet" in card
+
+    # export: bf16 weights (half the file), the base model named as asked, a card with FVT beside the network
+    shipped = tmp_path / "shipped" / "tiny-hn"
+    assert main(["export-hypernet", str(tmp_path / "run"), str(shipped), "--base-model", "org/tiny"]) == 0
+    assert (shipped / "model.safetensors").stat().st_size < 0.6 * (hn / "model.safetensors").stat().st_size
+    card = (shipped / "README.md").read_text()
+    assert "# tiny-hn: a zett hypernetwork for org/tiny" in card and "steps: 2 of 2" in card
+    model, tok = zett.load_model(tiny_model_dir)
+    texts = [t[:1000] for t in TEXTS[:2]]
+    fvt_model, byte_tok = zett.transfer(model, "byte", base_tokenizer=tok, method="fvt")
+    fvt = zett.evaluate.bits_per_byte(fvt_model, byte_tok, texts, progress=False)
+    assert f"| byte | FVT | {fvt:.3f} |" in card
+    net = Hypernet.from_pretrained(shipped, model, tok)  # bf16 on disk, bound to the same base
+    assert net.config.base_model == "org/tiny"
+    full = Hypernet.from_pretrained(hn, model, tok)
+    a = zett.transfer(model, "byte", base_tokenizer=tok, hypernet=net)[0].get_input_embeddings().weight
+    b = zett.transfer(model, "byte", base_tokenizer=tok, hypernet=full)[0].get_input_embeddings().weight
+    assert torch.allclose(a, b, atol=0.05, rtol=0.05) and not torch.equal(a, b)
+
+
+def test_run_facts_sum_wall_time_over_resumed_sessions(tmp_path):
+    from zett.hypertrain.card import run_facts
+
+    rows = [{"loss": 1.0, "step": s, "seconds": t, "student_tokens_seen": 10 * s} for s, t in
+            [(1, 5.0), (2, 9.0), (3, 14.0), (3, 4.0), (4, 8.0)]]  # killed after step 3, resumed from step 2
+    rows.insert(3, {"step": 3, "eval_bpb": {"byte": {"en": 2.0}}})
+    (tmp_path / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    facts = run_facts(tmp_path)
+    assert facts["steps"] == 4 and facts["student_tokens_seen"] == 40
+    assert facts["wall_s"] == pytest.approx(14.0 + 8.0) and facts["sessions"] == 2
+    assert facts["eval"]["eval_bpb"]["byte"]["en"] == 2.0
+    with pytest.raises(FileNotFoundError, match="train-hypernet run directory"):
+        run_facts(tmp_path / "nope")
 
 
 def test_two_processes_match_one(tmp_path):

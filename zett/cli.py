@@ -47,6 +47,14 @@ def _parser() -> argparse.ArgumentParser:
     h.add_argument("config", help="YAML HypernetTrainConfig (base_model, run_dir, steps, ...)")
     h.add_argument("--steps", type=int, help="override the config's steps")
 
+    x = sub.add_parser("export-hypernet", help="write a trained hypernetwork (bf16) with its card")
+    x.add_argument("run_dir", help="the train-hypernet run directory (its hypernet/ is exported)")
+    x.add_argument("out", help="output directory (replaced atomically)")
+    x.add_argument("--name", help="name in the card (default: the output directory's name)")
+    x.add_argument("--base-model", help="how the card and config name the base model (e.g. its Hub id)")
+    x.add_argument("--no-fvt", action="store_true", help="skip measuring FVT beside the zero-shot table")
+    x.add_argument("--fp32", action="store_true", help="keep fp32 weights (default bf16: half the size)")
+
     e = sub.add_parser("eval", help="bits per byte of a model on texts")
     e.add_argument("--model", required=True)
     e.add_argument("--texts", required=True, help="JSONL ({\"text\": ...}) or text file")
@@ -143,6 +151,16 @@ def _train_hypernet(args: argparse.Namespace) -> None:
           + (f"; zero-shot BPB {json.dumps(final)}" if final else ""))
 
 
+def _export_hypernet(args: argparse.Namespace) -> None:
+    import torch
+
+    from .hypertrain.card import export_hypernet
+
+    path = export_hypernet(args.run_dir, args.out, name=args.name, base_model=args.base_model,
+                           compare_fvt=not args.no_fvt, dtype=torch.float32 if args.fp32 else torch.bfloat16)
+    print(f"wrote {path} (card: {path / 'README.md'})")
+
+
 def _demo(args: argparse.Namespace) -> None:
     from .demo import run_demo
 
@@ -150,7 +168,7 @@ def _demo(args: argparse.Namespace) -> None:
 
 
 COMMANDS = {"transfer": _transfer, "eval": _eval, "distill": _distill, "train-hypernet": _train_hypernet,
-            "demo": _demo}
+            "export-hypernet": _export_hypernet, "demo": _demo}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -288,12 +288,15 @@ def _texts(cfg: HypernetTrainConfig, base_tok: Any) -> tuple[list[str], list[str
 
     order = np.random.default_rng(cfg.seed).permutation(len(raw))[:cfg.startup_texts]
     startup = [raw[i][:2000] for i in order]
+    return texts, startup, eval_texts(cfg)
+
+
+def eval_texts(cfg: HypernetTrainConfig) -> dict[str, list[str]]:
+    """The held-out texts of the periodic evaluation, per language."""
     if cfg.eval_data is not None:
-        evals = {"all": [t[:cfg.eval_chars] for t in read_texts(cfg.eval_data, max_docs=cfg.eval_docs)]}
-    else:
-        evals = {f.name.split(".")[0]: [t[:cfg.eval_chars] for t in read_texts(f, max_docs=cfg.eval_docs)]
-                 for f in sorted(corpus.glob("*.valid.jsonl"))}
-    return texts, startup, evals
+        return {"all": [t[:cfg.eval_chars] for t in read_texts(cfg.eval_data, max_docs=cfg.eval_docs)]}
+    return {f.name.split(".")[0]: [t[:cfg.eval_chars] for t in read_texts(f, max_docs=cfg.eval_docs)]
+            for f in sorted((assets_dir() / "corpus").glob("*.valid.jsonl"))}
 
 
 __all__ = ["HypernetTrainConfig", "TrainResult", "evaluate_hypernet", "train_hypernet"]

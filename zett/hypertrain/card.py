@@ -1,0 +1,120 @@
+"""Export a trained hypernetwork with its card: what it was trained on, for how long, and how well it transfers.
+
+    zett export-hypernet ~/.cache/zett-runs/hypernet-smollm2 hypernet/shipped/smollm2-135m --base-model NAME
+
+The card is written from the run directory alone (``config.yaml``, ``metrics.jsonl``) plus, optionally, FVT
+on the same held-out texts as the run's last evaluation, so the zero-shot table has its baseline beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import HypernetTrainConfig
+
+
+def run_facts(run: Path) -> dict[str, Any]:
+    """Steps, student tokens seen, wall time (summed over resumed sessions) and the last evaluation of a run."""
+    path = run / "metrics.jsonl"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: is {run} a train-hypernet run directory?")
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    steps = [r for r in rows if "loss" in r]
+    if not steps:
+        raise ValueError(f"{path} has no training steps yet")
+    # "seconds" restarts with every resumed session; a session's wall time is its last value. A resumed session
+    # repeats the steps after the last checkpoint, so rows are keyed by step and the later session wins.
+    wall, session_end, last_seconds = 0.0, 0.0, -1.0
+    for r in steps:
+        if r["seconds"] < last_seconds:
+            wall += session_end
+        session_end = last_seconds = r["seconds"]
+    wall += session_end
+    by_step = {r["step"]: r for r in steps}
+    evals = [r for r in rows if "eval_bpb" in r]
+    return {"steps": max(by_step), "student_tokens_seen": by_step[max(by_step)].get("student_tokens_seen"),
+            "wall_s": wall, "eval": evals[-1] if evals else None, "sessions": 1 + sum(
+                1 for a, b in zip(steps, steps[1:]) if b["seconds"] < a["seconds"])}
+
+
+def this_machine() -> str:
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, {gpu}, torch {torch.__version__}"
+
+
+def hypernet_card(run: str | os.PathLike, *, name: str, base_model: str, fvt: dict | None = None,
+                  hardware: str | None = None, size_mb: float | None = None) -> str:
+    """Markdown card for the hypernetwork trained in ``run``; ``fvt``: {tokenizer: {lang: bpb}} on the same texts."""
+    run = Path(run).expanduser()
+    cfg = HypernetTrainConfig.from_yaml(run / "config.yaml")
+    facts = run_facts(run)
+    names = {"sft": "next-token", "alm": "ALM", "lexical": "lexical"}
+    objective = " + ".join(f"{w:g} x {names.get(k, k)}" for k, w in cfg.losses.items())
+    lines = [f"# {name}: a zett hypernetwork for {base_model}", "",
+             f"Predicts input/output embeddings of `{base_model}` for any tokenizer (subword or bytes), zero-shot:",
+             "", "```python", "import zett", f'model, tok = zett.transfer(model, "byte", hypernet="{name}")', "```", "",
+             "## Training", "",
+             f"- base model (frozen): `{base_model}`",
+             "- architecture: " + ", ".join(f"{k} {v}" for k, v in cfg.hypernet.items())
+             + (f"; {size_mb:.1f} MB on disk" if size_mb else ""),
+             f"- data: {cfg.data or 'every *.train.jsonl of the zett assets corpus (8 languages incl. code, math)'}",
+             f"- tokenizers: Unigram tokenizers sampled at {cfg.vocab_size[0]:,}-{cfg.vocab_size[1]:,} tokens, "
+             f"real ones ({', '.join(cfg.real_tokenizers)}) with p={cfg.p_real}, bytes with p={cfg.p_byte}",
+             f"- objective: {objective}; lr {cfg.lr:g}, warm-up {cfg.warmup_steps}, cosine to 10%, "
+             f"batch {cfg.batch_size} texts x {cfg.max_length} base tokens, {cfg.negatives} negatives",
+             f"- steps: {facts['steps']:,} of {cfg.steps:,}; student tokens seen: {facts['student_tokens_seen']:,}",
+             f"- wall time: {facts['wall_s'] / 3600:.2f} h over {facts['sessions']} session(s) (resumed from "
+             "checkpoints)", f"- hardware: {hardware or this_machine()}", ""]
+    ev = facts["eval"]
+    if ev:
+        langs = sorted(next(iter(ev["eval_bpb"].values())))
+        lines += [f"## Zero-shot bits per byte (step {ev['step']}; {cfg.eval_docs} held-out documents per language, "
+                  f"first {cfg.eval_chars:,} characters; lower is better)", "",
+                  "| target | method | " + " | ".join(langs) + " | mean |", "|---|---|" + "---|" * (len(langs) + 1)]
+        for target, table in ev["eval_bpb"].items():
+            rows = [("hypernetwork", table)] + ([("FVT", fvt[target])] if fvt and target in fvt else [])
+            for method, values in rows:
+                mean = sum(values[lang] for lang in langs) / len(langs)
+                lines.append(f"| {Path(target).name} | {method} | "
+                             + " | ".join(f"{values[lang]:.3f}" for lang in langs) + f" | {mean:.3f} |")
+        lines.append("")
+    lines += ["Made with `zett train-hypernet` and `zett export-hypernet`."]
+    return "\n".join(lines) + "\n"
+
+
+def export_hypernet(run: str | os.PathLike, out: str | os.PathLike, *, name: str | None = None,
+                    base_model: str | None = None, compare_fvt: bool = True, dtype: torch.dtype = torch.bfloat16,
+                    hardware: str | None = None) -> Path:
+    """Write ``run``'s final hypernetwork to ``out`` in ``dtype`` with a card (FVT measured beside it)."""
+    from hypernet import Hypernet
+
+    from ..models import load_model
+    from . import eval_texts, evaluate_hypernet
+
+    run = Path(run).expanduser()
+    if not (run / "hypernet").exists():
+        raise FileNotFoundError(f"{run / 'hypernet'} not found: the run has not finished (re-run train-hypernet "
+                                "to resume it to the end)")
+    cfg = HypernetTrainConfig.from_yaml(run / "config.yaml")
+    net = Hypernet.from_pretrained(run / "hypernet")
+    fvt = None
+    if compare_fvt:
+        spec = Path(cfg.base_model).expanduser()
+        model, tok = load_model(spec if spec.exists() else cfg.base_model)
+        fvt = evaluate_hypernet(None, model, tok, cfg, eval_texts(cfg))
+    base_name = base_model or net.config.base_model
+    net.config.base_model = base_name  # the card and config name the model, not a local cache path
+    name = name or Path(out).name
+    path = net.save_pretrained(out, dtype=dtype)
+    size = sum(f.stat().st_size for f in path.iterdir()) / 1e6
+    card = hypernet_card(run, name=name, base_model=base_name, fvt=fvt, hardware=hardware, size_mb=size)
+    tmp = path / "README.md.tmp"
+    tmp.write_text(card)
+    os.replace(tmp, path / "README.md")
+    return path
