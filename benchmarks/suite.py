@@ -78,6 +78,15 @@ def quality(args, res: Results, model, tok, net, texts: dict[str, list[str]]) ->
             del new
 
 
+def external(args, res: Results, texts: dict[str, list[str]]) -> None:
+    """An external baseline's output model (e.g. mergekit-tokensurgeon's SmolLM2 with Gemma-3's tokenizer)."""
+    if args.tokensurgeon is None or res.has(kind="bpb", target="gemma3", method=args.tokensurgeon_label):
+        return
+    model, tok = zett.load_model(args.tokensurgeon)
+    res.add(kind="bpb", target="gemma3", method=args.tokensurgeon_label, vocab=len(tok),
+            transfer_s=args.tokensurgeon_seconds, bpb=table(model, tok, texts))
+
+
 def table(model, tok, texts: dict[str, list[str]]) -> dict[str, float]:
     return {lang: zett.evaluate.bits_per_byte(model, tok, docs, progress=False) for lang, docs in texts.items()}
 
@@ -127,13 +136,14 @@ def write_outputs(res: Results, out: Path, langs: list[str]) -> None:
     bpb = [r for r in rows if r["kind"] == "bpb"]
     lines = [f"SmolLM2-135M-Instruct, zero-shot tokenizer transfer; BPB on held-out text (lower is better); "
              f"{res.data['meta']['hardware']}", "",
-             "| target | method | " + " | ".join(langs) + " | mean | vs FVT |", "|---|---|" + "---|" * (len(langs) + 2)]
+             "| target | method | " + " | ".join(langs) + " | mean | vs FVT | seconds |",
+             "|---|---|" + "---|" * (len(langs) + 3)]
     fvt = {r["target"]: np.mean(list(r["bpb"].values())) for r in bpb if r["method"] == "fvt"}
     for r in bpb:
         mean = float(np.mean(list(r["bpb"].values())))
         delta = f"{mean - fvt[r['target']]:+.3f}" if r["target"] in fvt and r["method"] != "fvt" else ""
         lines.append(f"| {r['target']} | {r['method']} | " + " | ".join(f"{r['bpb'][lang]:.3f}" for lang in langs)
-                     + f" | {mean:.3f} | {delta} |")
+                     + f" | {mean:.3f} | {delta} | {secs(r.get('transfer_s'))} |")
     lines += ["", "Speed and memory:", ""]
     for r in rows:
         if r["kind"] == "transfer_speed":
@@ -155,6 +165,10 @@ def write_outputs(res: Results, out: Path, langs: list[str]) -> None:
     plot(bpb, out.with_suffix(".png"))
 
 
+def secs(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+
 def plot(bpb: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -162,7 +176,8 @@ def plot(bpb: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     targets = sorted({r["target"] for r in bpb if r["target"] != "-"})
-    methods = [m for m in METHODS if any(r["method"] == m for r in bpb)]
+    methods = list(dict.fromkeys(m for m in METHODS + [r["method"] for r in bpb] if m != "original"
+                                 and any(r["method"] == m for r in bpb)))
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(targets)), 4))
     width = 0.8 / max(1, len(methods))
     for k, method in enumerate(methods):
@@ -192,6 +207,11 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=2)
     ap.add_argument("--chars", type=int, default=1500)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--tokensurgeon", type=Path, help="mergekit-tokensurgeon output: SmolLM2-135M with Gemma-3's "
+                    "tokenizer (Gemma-3-270M as donor), scored on the gemma3 target")
+    ap.add_argument("--tokensurgeon-label", default="tokensurgeon (OMP)", help="method name in the table, e.g. "
+                    "with its k")
+    ap.add_argument("--tokensurgeon-seconds", type=float, help="its measured wall time, for the table")
     args = ap.parse_args()
     require_assets()
     if args.quick:
@@ -205,6 +225,7 @@ def main() -> None:
     langs = ["en", "zh"] if args.quick else LANGS
     texts = {lang: [t[:args.chars] for t in corpus(lang, args.docs)] for lang in langs}
     quality(args, res, model, tok, net, texts)
+    external(args, res, texts)
     speed(args, res, model, tok, net)
     res.data["rows"] = [r for r in res.data["rows"] if r["kind"] != "peak_rss"]  # this run's peak only
     res.add(kind="peak_rss", gb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20)
