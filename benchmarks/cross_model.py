@@ -29,10 +29,10 @@ import time
 from pathlib import Path
 
 from common import ASSETS, Results, corpus, ensure_smollm2, hardware, require_assets, save_figure
+from distill_losses import BALANCED, RECIPES
 from zett.paths import models_dir
 
-RECIPES = {"alm": {"alm": 1.0}, "alm+sft": {"alm": 1.0, "sft": 1.0}, "bld": {"bld": 1.0}, "uld": {"uld": 1.0},
-           "sft": {"sft": 1.0}}
+DEFAULT_RECIPES = "alm,alm+sft,bld,uld,sft"  # more in distill_losses.RECIPES (alm+sft-balanced, alm-tau10, ...)
 LANGS = ["math", "en", "de", "code", "zh"]
 RUNS = Path.home() / ".cache" / "zett-runs" / "cross_model"
 GEMMA = models_dir() / "gemma-3-270m-q4_k_m.gguf"
@@ -62,9 +62,10 @@ def bpb_table(model, tok, texts: dict[str, list[str]], chars: int) -> dict[str, 
 def distill_config(args, recipe: str):
     from zett.distill import DistillConfig
 
+    losses, alm = RECIPES[recipe]
     return DistillConfig(steps=args.steps, batch_size=4, max_length=args.max_length, trainable=args.trainable,
-                         lr=args.lr, warmup_steps=min(5, args.steps // 4), losses=RECIPES[recipe],
-                         save_every=max(1, args.steps // 4), seed=0)
+                         lr=args.lr, warmup_steps=min(5, args.steps // 4), losses=losses, alm=alm,
+                         balance=recipe in BALANCED, save_every=max(1, args.steps // 4), seed=0)
 
 
 def run_recipe(args) -> None:
@@ -261,7 +262,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="3 steps each, 1 document per language, 600 characters")
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--self-distill-steps", type=int, default=30)
-    ap.add_argument("--recipes", default=",".join(RECIPES))
+    ap.add_argument("--recipes", default=DEFAULT_RECIPES)
     ap.add_argument("--trainable", default="embeddings+lora")
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--max-length", type=int, default=256)

@@ -85,7 +85,7 @@ def test_config_errors(tmp_path, base):
         zett.HypernetTrainConfig(losses={"uld": 1.0})
 
 
-def test_cli_train_hypernet_then_transfer(tmp_path, tiny_model_dir):
+def test_cli_train_hypernet_then_transfer(tmp_path, tiny_model_dir, capsys):
     import yaml
 
     from zett.cli import main
@@ -117,6 +117,11 @@ def test_cli_train_hypernet_then_transfer(tmp_path, tiny_model_dir):
     a = zett.transfer(model, "byte", base_tokenizer=tok, hypernet=net)[0].get_input_embeddings().weight
     b = zett.transfer(model, "byte", base_tokenizer=tok, hypernet=full)[0].get_input_embeddings().weight
     assert torch.allclose(a, b, atol=0.05, rtol=0.05) and not torch.equal(a, b)
+    # a run extended past its last hypernet/ (more steps in its config) is not exported stale
+    cfg_path = tmp_path / "run" / "config.yaml"
+    cfg_path.write_text(cfg_path.read_text().replace("steps: 2", "steps: 4"))
+    assert main(["export-hypernet", str(tmp_path / "run"), str(tmp_path / "stale"), "--no-fvt"]) == 1
+    assert "at step 2 of 4" in capsys.readouterr().err and not (tmp_path / "stale").exists()
 
 
 def test_run_facts_sum_wall_time_over_resumed_sessions(tmp_path):

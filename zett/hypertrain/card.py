@@ -102,6 +102,9 @@ def export_hypernet(run: str | os.PathLike, out: str | os.PathLike, *, name: str
         raise FileNotFoundError(f"{run / 'hypernet'} not found: the run has not finished (re-run train-hypernet "
                                 "to resume it to the end)")
     cfg = HypernetTrainConfig.from_yaml(run / "config.yaml")
+    done = run_facts(run)["steps"]
+    if done < cfg.steps:  # hypernet/ is written at the end: an older one may be there from a shorter run
+        raise ValueError(f"{run} is at step {done} of {cfg.steps}: re-run train-hypernet to finish it first")
     net = Hypernet.from_pretrained(run / "hypernet")
     fvt = None
     if compare_fvt:
