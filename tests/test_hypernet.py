@@ -110,3 +110,17 @@ def test_fingerprint_ignores_dtype(byte_bpe):
     model = tiny_llama(len(byte_bpe))
     net = Hypernet.for_base(model, byte_bpe, HypernetConfig(**SMALL))
     net.check_base(model.to(torch.bfloat16))  # same weights, other dtype: accepted
+
+
+def test_the_shipped_hypernetwork_loads_by_name(byte_bpe):
+    from hypernet.model import SHIPPED_DIR, shipped
+
+    assert "smollm2-135m" in shipped()
+    files = list((SHIPPED_DIR / "smollm2-135m").iterdir())
+    assert {f.name for f in files} == {"config.json", "model.safetensors", "README.md"}
+    assert sum(f.stat().st_size for f in files) < 50e6  # SPEC 2a: the network's own weights, small
+    net = Hypernet.from_pretrained("smollm2-135m")
+    assert net.config.base_vocab_size == 49152 and net.config.embedding_dim == 576
+    assert "steps: 900 of 900" in (SHIPPED_DIR / "smollm2-135m" / "README.md").read_text()
+    with pytest.raises(ValueError, match="trained for base model"):  # bound to SmolLM2, not to any model
+        Hypernet.from_pretrained("smollm2-135m", tiny_llama(len(byte_bpe), seed=0), byte_bpe)

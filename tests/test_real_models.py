@@ -57,3 +57,15 @@ def test_gemma3_gguf_tokenizer_is_exact():
     assert len(tok) == 262144 and normalisation(tok).lossless
     for text in corpus_texts("valid", per_lang=10):
         verify_surface_forms(tok, text)
+
+
+def test_shipped_hypernet_beats_fvt_on_bytes_and_llama2(smollm2):
+    model, tok = smollm2
+    from zett.data import read_texts
+
+    texts = [t[:600] for t in read_texts(assets_or_skip() / "corpus" / "de.valid.jsonl", max_docs=1)]
+    for target in ("byte", assets_or_skip() / "tokenizers" / "llama2"):
+        fvt = zett.evaluate.bits_per_byte(*zett.transfer(model, target, base_tokenizer=tok), texts, progress=False)
+        hn = zett.evaluate.bits_per_byte(*zett.transfer(model, target, base_tokenizer=tok, hypernet="smollm2-135m"),
+                                         texts, progress=False)
+        assert hn < fvt, target

@@ -60,7 +60,7 @@ def hypernet_card(run: str | os.PathLike, *, name: str, base_model: str, fvt: di
              f"Predicts input/output embeddings of `{base_model}` for any tokenizer (subword or bytes), zero-shot:",
              "", "```python", "import zett", f'model, tok = zett.transfer(model, "byte", hypernet="{name}")', "```", "",
              "## Training", "",
-             f"- base model (frozen): `{base_model}`",
+             f"- base model (frozen): `{base_model}`, loaded from `{cfg.base_model}`",
              "- architecture: " + ", ".join(f"{k} {v}" for k, v in cfg.hypernet.items())
              + (f"; {size_mb:.1f} MB on disk" if size_mb else ""),
              f"- data: {cfg.data or 'every *.train.jsonl of the zett assets corpus (8 languages incl. code, math)'}",
