@@ -30,17 +30,15 @@ def run_facts(run: Path) -> dict[str, Any]:
         raise ValueError(f"{path} has no training steps yet")
     # "seconds" restarts with every resumed session; a session's wall time is its last value. A resumed session
     # repeats the steps after the last checkpoint, so rows are keyed by step and the later session wins.
-    wall, session_end, last_seconds = 0.0, 0.0, -1.0
+    wall, last_seconds, sessions = 0.0, 0.0, 1
     for r in steps:
-        if r["seconds"] < last_seconds:
-            wall += session_end
-        session_end = last_seconds = r["seconds"]
-    wall += session_end
+        if r["seconds"] < last_seconds:  # a new session: the previous one ended at last_seconds
+            wall, sessions = wall + last_seconds, sessions + 1
+        last_seconds = r["seconds"]
     by_step = {r["step"]: r for r in steps}
     evals = [r for r in rows if "eval_bpb" in r]
     return {"steps": max(by_step), "student_tokens_seen": by_step[max(by_step)].get("student_tokens_seen"),
-            "wall_s": wall, "eval": evals[-1] if evals else None, "sessions": 1 + sum(
-                1 for a, b in zip(steps, steps[1:]) if b["seconds"] < a["seconds"])}
+            "wall_s": wall + last_seconds, "eval": evals[-1] if evals else None, "sessions": sessions}
 
 
 def this_machine() -> str:
@@ -113,11 +111,7 @@ def export_hypernet(run: str | os.PathLike, out: str | os.PathLike, *, name: str
         fvt = evaluate_hypernet(None, model, tok, cfg, eval_texts(cfg))
     base_name = base_model or net.config.base_model
     net.config.base_model = base_name  # the card and config name the model, not a local cache path
-    name = name or Path(out).name
-    path = net.save_pretrained(out, dtype=dtype)
-    size = sum(f.stat().st_size for f in path.iterdir()) / 1e6
-    card = hypernet_card(run, name=name, base_model=base_name, fvt=fvt, hardware=hardware, size_mb=size)
-    tmp = path / "README.md.tmp"
-    tmp.write_text(card)
-    os.replace(tmp, path / "README.md")
-    return path
+    size = sum(v.numel() for v in net.state_dict().values()) * dtype.itemsize / 1e6  # the weights file, less its header
+    card = hypernet_card(run, name=name or Path(out).name, base_model=base_name, fvt=fvt, hardware=hardware,
+                         size_mb=size)
+    return net.save_pretrained(out, dtype=dtype, card=card)  # weights, config and card in one atomic replace
