@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
 import time
 from pathlib import Path
 
-import torch
-
+from zett.hypertrain.card import this_machine
 from zett.paths import assets_dir, models_dir
 
 ASSETS = assets_dir()
@@ -34,7 +32,8 @@ def corpus(lang: str, n: int, split: str = "valid") -> list[str]:
 
 
 def hardware() -> str:
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
+    """The machine's line in every result file's meta (the same line the hypernetwork card uses)."""
+    return this_machine()
 
 
 class Results:
