@@ -8,7 +8,7 @@ hypernetwork followed by N steps of ALM self-distillation) to each target tokeni
 text of every language, with the original model for reference.
 Speed and memory: transfer time for a 32k and a 150k vocabulary (FVT and hypernetwork), hypernetwork training
 step time and student tokens per second, ALM vs SFT step time on one batch, alignment throughput, one
-tokenizer draw at 32k, and the peak RSS of the whole run.
+tokenizer draw at 32k, and the peak RSS (of the largest run, when rows come from several).
 
 Writes results/suite.{json,md,png} (``--quick``: results/suite_quick.*, about 10 minutes on 2 cores). Rows are
 appended as they are measured and skipped on a re-run.
@@ -144,7 +144,7 @@ def write_outputs(res: Results, out: Path, langs: list[str]) -> None:
         delta = f"{mean - fvt[r['target']]:+.3f}" if r["target"] in fvt and r["method"] != "fvt" else ""
         lines.append(f"| {r['target']} | {r['method']} | " + " | ".join(f"{r['bpb'][lang]:.3f}" for lang in langs)
                      + f" | {mean:.3f} | {delta} | {secs(r.get('transfer_s'))} |")
-    lines += ["", "Speed and memory:", ""]
+    lines += ["", *summary(bpb, langs), "", "Speed and memory:", ""]
     for r in rows:
         if r["kind"] == "transfer_speed":
             lines.append(f"- transfer {r['method']} to {r['target']} ({r['vocab']:,} tokens): {r['seconds']:.1f} s")
@@ -159,10 +159,27 @@ def write_outputs(res: Results, out: Path, langs: list[str]) -> None:
         elif r["kind"] == "sampler":
             lines.append(f"- tokenizer draw at 32k: {r['draw_32k_s']:.2f} s")
         elif r["kind"] == "peak_rss":
-            lines.append(f"- peak RSS of the run: {r['gb']:.2f} GB")
+            lines.append(f"- peak RSS (the largest of the runs that filled this file): {r['gb']:.2f} GB")
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     plot(bpb, out.with_suffix(".png"))
+
+
+def summary(bpb: list[dict], langs: list[str]) -> list[str]:
+    """Mean BPB per target (rows) and method (columns), and on how many languages the hypernetwork beats FVT."""
+    methods = list(dict.fromkeys(r["method"] for r in bpb if r["method"] != "original"))
+    targets = list(dict.fromkeys(r["target"] for r in bpb if r["target"] != "-"))
+    get = {(r["target"], r["method"]): r["bpb"] for r in bpb}
+    lines = ["Mean over the languages:", "", "| target | " + " | ".join(methods) + " | hypernet wins vs FVT |",
+             "|---|" + "---|" * (len(methods) + 1)]
+    for target in targets:
+        cells = [f"{np.mean(list(get[target, m].values())):.3f}" if (target, m) in get else "" for m in methods]
+        fvt, net = get.get((target, "fvt")), get.get((target, "hypernet"))
+        wins = f"{sum(net[lang] < fvt[lang] for lang in langs)}/{len(langs)}" if fvt and net else ""
+        if fvt and net and all(abs(net[lang] - fvt[lang]) < 1e-9 for lang in langs):
+            wins = "tie (all rows are copies)"
+        lines.append(f"| {target} | " + " | ".join(cells) + f" | {wins} |")
+    return lines
 
 
 def secs(value: float | None) -> str:
@@ -227,8 +244,10 @@ def main() -> None:
     quality(args, res, model, tok, net, texts)
     external(args, res, texts)
     speed(args, res, model, tok, net)
-    res.data["rows"] = [r for r in res.data["rows"] if r["kind"] != "peak_rss"]  # this run's peak only
-    res.add(kind="peak_rss", gb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+    earlier = [r["gb"] for r in res.data["rows"] if r["kind"] == "peak_rss"]
+    res.data["rows"] = [r for r in res.data["rows"] if r["kind"] != "peak_rss"]  # one row: the largest run's
+    res.add(kind="peak_rss", gb=max([peak, *earlier]))
     write_outputs(res, out, langs)
 
 
