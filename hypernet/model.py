@@ -162,7 +162,10 @@ class Hypernet(nn.Module):
             fb = self.fallback[(ids - size).clamp(min=0, max=self.config.num_fallback - 1)]
             rows = torch.where(known[..., None], rows, fb)
         x = self.project(rows) + self.positions[:ids.shape[1]]
-        x = self.norm(self.encoder(x)[:, 0])
+        *body, last = self.encoder.layers
+        for layer in body:
+            x = layer(x)
+        x = self.norm(_first_position(last, x))
         d = self.config.embedding_dim
         sigmas = self.sigma.split(d)
         return torch.cat([head(x) * s for head, s in zip(self.heads, sigmas)], dim=1)
@@ -191,7 +194,7 @@ class Hypernet(nn.Module):
             where = (lengths == n).nonzero()[:, 0]
             ids = torch.tensor([pieces[i][:n] for i in where.tolist()], dtype=torch.long, device=base.device)
             for s in range(0, len(where), batch_size):
-                delta = delta.index_copy(0, where[s:s + batch_size].to(base.device), self.encode(ids[s:s + batch_size]))
+                delta.index_copy_(0, where[s:s + batch_size].to(base.device), self.encode(ids[s:s + batch_size]))
         return base + delta
 
     # -- prediction for a whole tokenizer -------------------------------------------------------------------
@@ -281,6 +284,15 @@ def network_rows(vocab: Any, ids: Any = None) -> torch.Tensor:
     ids = range(len(vocab)) if ids is None else ids
     return torch.tensor([vocab.kinds[i] in (TokenKind.NORMAL, TokenKind.BYTE_FALLBACK) and bool(vocab.forms[i])
                          for i in ids], dtype=torch.bool)
+
+
+def _first_position(layer: nn.TransformerEncoderLayer, x: torch.Tensor) -> torch.Tensor:
+    """``layer(x)[:, 0]`` for a pre-norm encoder layer, computing only position 0's query and feed-forward:
+    the heads read nothing else, so the last layer's work drops from K positions to one."""
+    h = layer.norm1(x)
+    y = x[:, :1] + layer.self_attn(h[:, :1], h, h, need_weights=False)[0]
+    y = y + layer.linear2(layer.activation(layer.linear1(layer.norm2(y))))
+    return y[:, 0]
 
 
 def _head(hidden: int, out: int) -> nn.Sequential:

@@ -52,6 +52,18 @@ def test_buckets_equal_one_token_at_a_time(byte_bpe):
     assert not torch.allclose(net([pieces[3]]), net([pieces[3][:8]]))
 
 
+@pytest.mark.parametrize("train", [True, False])
+def test_last_layer_runs_position_zero_only_with_the_full_encoders_result(byte_bpe, train):
+    model = tiny_llama(len(byte_bpe))
+    net = trained_like(Hypernet.for_base(model, byte_bpe, HypernetConfig(**SMALL))).train(train)
+    ids = torch.randint(0, len(byte_bpe), (9, 5))
+    with torch.set_grad_enabled(train):  # eval without grad takes torch's fused encoder path
+        got = net.encode(ids)
+        x = net.project((net.table[ids] - net.mu) / net.sigma) + net.positions[:5]
+        ref = net.heads[0](net.norm(net.encoder(x)[:, 0])) * net.sigma
+    assert torch.allclose(got, ref, atol=1e-5)
+
+
 def test_fallback_rows_for_bytes_the_base_lacks(spm_bpe_no_fallback):
     model = tiny_llama(len(spm_bpe_no_fallback))
     net = trained_like(Hypernet.for_base(model, spm_bpe_no_fallback, HypernetConfig(**SMALL)))
