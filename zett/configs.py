@@ -48,3 +48,14 @@ class YamlConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.batch_size % self.grad_accum:
             raise ValueError(f"batch_size ({self.batch_size}) must be a multiple of grad_accum ({self.grad_accum})")
+
+    # what the configured losses need (the training configs have ``losses`` and ``alm``; distillation's ``bld``)
+    @property
+    def teacher_hidden(self) -> bool:
+        """The ALM hidden-state term is on (the teacher's hidden states are needed)."""
+        return "alm" in self.losses and bool(self.alm.get("hidden_weight", 0.0))
+
+    @property
+    def byte_targets(self) -> int:
+        """Bytes per position BLD predicts; 0 when BLD is off."""
+        return int(self.bld.get("max_bytes", 16)) if "bld" in self.losses else 0

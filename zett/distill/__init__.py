@@ -75,13 +75,13 @@ def distill(student: Any, student_tokenizer: Any, teacher: Any, teacher_tokenize
     if config.batch_size % acc.num_processes:
         raise ValueError(f"batch_size {config.batch_size} must be a multiple of the {acc.num_processes} processes")
     ctx = Context(acc, config, teacher, boundary_mask(student_tok), boundary_mask(teacher_tok), heads=heads,
-                  teacher_trie=ByteTrie(teacher_tok) if "bld" in config.losses else None, texts=texts)
+                  teacher_trie=ByteTrie(teacher_tok) if config.byte_targets else None, texts=texts)
     t_len = config.teacher_max_length or default_teacher_length(student_tok, teacher_tok, texts, config.max_length)
     # every process draws the whole global batch of a step and keeps its share
     dataset = StepBatches(texts, student_tok, teacher_tok, batch_size=config.batch_size,
                           max_length=config.max_length, teacher_max_length=t_len, seed=config.seed, first=first,
                           last=config.steps, rank=acc.process_index, world=acc.num_processes,
-                          byte_targets=int(config.bld.get("max_bytes", 16)) if "bld" in config.losses else 0)
+                          byte_targets=config.byte_targets)
     metrics: list[dict] = []
     bar = progress_bar(acc, first, config.steps, progress)
     step, start = first, time.perf_counter()

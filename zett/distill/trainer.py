@@ -51,11 +51,11 @@ class Context:
     @property
     def needs_hidden(self) -> bool:
         """The teacher's hidden states (the ALM hidden-state term)."""
-        return bool(self.config.alm.get("hidden_weight", 0.0)) and "alm" in self.config.losses
+        return self.config.teacher_hidden
 
     @property
     def needs_bytes(self) -> bool:
-        return "bld" in self.config.losses
+        return self.config.byte_targets > 0
 
     @property
     def student_hidden(self) -> bool:
@@ -94,10 +94,9 @@ def build_heads(student: Any, teacher: Any, config: DistillConfig) -> nn.ModuleD
     the teacher's width when the ALM hidden-state term compares models of different widths."""
     heads = nn.ModuleDict()
     d_s, d_t = _width(student), _width(teacher)
-    if "bld" in config.losses:
-        heads["bld"] = ByteHead(d_s, hidden=int(config.bld.get("head_size", 256)),
-                                max_bytes=int(config.bld.get("max_bytes", 16)))
-    if "alm" in config.losses and config.alm.get("hidden_weight") and d_s != d_t:
+    if config.byte_targets:
+        heads["bld"] = ByteHead(d_s, hidden=int(config.bld.get("head_size", 256)), max_bytes=config.byte_targets)
+    if config.teacher_hidden and d_s != d_t:
         heads["hidden_proj"] = nn.Linear(d_s, d_t, bias=False)
     return heads
 
