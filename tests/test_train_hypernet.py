@@ -106,6 +106,7 @@ def test_cli_train_hypernet_then_transfer(tmp_path, tiny_model_dir, capsys):
     assert (shipped / "model.safetensors").stat().st_size < 0.6 * (hn / "model.safetensors").stat().st_size
     card = (shipped / "README.md").read_text()
     assert "# tiny-hn: a zett hypernetwork for org/tiny" in card and "steps: 2 of 2" in card
+    assert "schedule restarted" not in card and f"run_dir: {tmp_path / 'run'}" in card  # its config, inline
     model, tok = zett.load_model(tiny_model_dir)
     texts = [t[:1000] for t in TEXTS[:2]]
     fvt_model, byte_tok = zett.transfer(model, "byte", base_tokenizer=tok, method="fvt")
@@ -137,6 +138,17 @@ def test_run_facts_sum_wall_time_over_resumed_sessions(tmp_path):
     assert facts["eval"]["eval_bpb"]["byte"]["en"] == 2.0
     with pytest.raises(FileNotFoundError, match="train-hypernet run directory"):
         run_facts(tmp_path / "nope")
+
+
+def test_run_facts_find_warm_restarts_past_warm_up(tmp_path):
+    from zett.hypertrain.card import run_facts
+
+    # warm-up rises to step 2, decays to step 4 (a 4-step horizon), then a resume with a longer horizon
+    lrs = {1: 0.5, 2: 1.0, 3: 0.6, 4: 0.1, 5: 0.7, 6: 0.5}
+    rows = [{"loss": 1.0, "step": s, "seconds": float(s), "lr": lr} for s, lr in lrs.items()]
+    (tmp_path / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    assert run_facts(tmp_path, warmup_steps=2)["restarts"] == [4]
+    assert run_facts(tmp_path)["restarts"] == [1, 4]  # without the warm-up length, its rise counts too
 
 
 def test_two_processes_match_one(tmp_path):

@@ -19,8 +19,10 @@ import torch
 from .config import HypernetTrainConfig
 
 
-def run_facts(run: Path) -> dict[str, Any]:
-    """Steps, student tokens seen, wall time (summed over resumed sessions) and the last evaluation of a run."""
+def run_facts(run: Path, warmup_steps: int = 0) -> dict[str, Any]:
+    """Steps, student tokens seen, wall time (summed over resumed sessions), the last evaluation of a run, and
+    its warm restarts: steps after which the logged learning rate rose past warm-up (the run was resumed with a
+    longer ``steps``, so the cosine schedule jumped to the longer horizon)."""
     path = run / "metrics.jsonl"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: is {run} a train-hypernet run directory?")
@@ -36,9 +38,13 @@ def run_facts(run: Path) -> dict[str, Any]:
             wall, sessions = wall + last_seconds, sessions + 1
         last_seconds = r["seconds"]
     by_step = {r["step"]: r for r in steps}
+    lrs = [(step, by_step[step].get("lr")) for step in sorted(by_step)]
+    restarts = [a for (a, before), (b, after) in zip(lrs, lrs[1:])
+                if b > warmup_steps and before is not None and after is not None and after > before * (1 + 1e-6)]
     evals = [r for r in rows if "eval_bpb" in r]
     return {"steps": max(by_step), "student_tokens_seen": by_step[max(by_step)].get("student_tokens_seen"),
-            "wall_s": wall + last_seconds, "eval": evals[-1] if evals else None, "sessions": sessions}
+            "wall_s": wall + last_seconds, "eval": evals[-1] if evals else None, "sessions": sessions,
+            "restarts": restarts}
 
 
 def this_machine() -> str:
@@ -51,7 +57,7 @@ def hypernet_card(run: str | os.PathLike, *, name: str, base_model: str, fvt: di
     """Markdown card for the hypernetwork trained in ``run``; ``fvt``: {tokenizer: {lang: bpb}} on the same texts."""
     run = Path(run).expanduser()
     cfg = HypernetTrainConfig.from_yaml(run / "config.yaml")
-    facts = run_facts(run)
+    facts = run_facts(run, cfg.warmup_steps)
     names = {"sft": "next-token", "alm": "ALM", "lexical": "lexical"}
     objective = " + ".join(f"{w:g} x {names.get(k, k)}" for k, w in cfg.losses.items())
     lines = [f"# {name}: a zett hypernetwork for {base_model}", "",
@@ -66,7 +72,9 @@ def hypernet_card(run: str | os.PathLike, *, name: str, base_model: str, fvt: di
              f"real ones ({', '.join(cfg.real_tokenizers)}) with p={cfg.p_real}, bytes with p={cfg.p_byte}",
              f"- objective: {objective}; lr {cfg.lr:g}, warm-up {cfg.warmup_steps}, cosine to 10%, "
              f"batch {cfg.batch_size} texts x {cfg.max_length} base tokens, {cfg.negatives} negatives",
-             f"- steps: {facts['steps']:,} of {cfg.steps:,}; student tokens seen: {facts['student_tokens_seen']:,}",
+             f"- steps: {facts['steps']:,} of {cfg.steps:,}; student tokens seen: {facts['student_tokens_seen']:,}"
+             + (f"; resumed with a longer `steps` after step {', '.join(f'{s:,}' for s in facts['restarts'])} (the "
+                "cosine schedule restarted there at the longer horizon)" if facts["restarts"] else ""),
              f"- wall time: {facts['wall_s'] / 3600:.2f} h over {facts['sessions']} session(s) (resumed from "
              "checkpoints)", f"- hardware: {hardware or this_machine()}", ""]
     ev = facts["eval"]
@@ -82,7 +90,9 @@ def hypernet_card(run: str | os.PathLike, *, name: str, base_model: str, fvt: di
                 lines.append(f"| {Path(target).name} | {method} | "
                              + " | ".join(f"{values[lang]:.3f}" for lang in langs) + f" | {mean:.3f} |")
         lines.append("")
-    lines += ["Made with `zett train-hypernet` and `zett export-hypernet`."]
+    lines += ["## Reproduce", "", "Made with `zett train-hypernet CONFIG.yaml` (resumable) and `zett export-hypernet "
+              "RUN_DIR OUT`, from this config (as of the run's last session):", "",
+              "```yaml", (run / "config.yaml").read_text().strip(), "```"]
     return "\n".join(lines) + "\n"
 
 
