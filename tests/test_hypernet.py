@@ -1,9 +1,11 @@
 """The hypernetwork (SPEC §4.1-4.2, §2a): FVT at initialisation, buckets, saving, loading, base checks."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from safetensors.torch import load_file
 
 import zett
@@ -133,6 +135,9 @@ def test_the_shipped_hypernetwork_loads_by_name(byte_bpe):
     assert sum(f.stat().st_size for f in files) < 50e6  # SPEC 2a: the network's own weights, small
     net = Hypernet.from_pretrained("smollm2-135m")
     assert net.config.base_vocab_size == 49152 and net.config.embedding_dim == 576
-    assert "steps: 900 of 900" in (SHIPPED_DIR / "smollm2-135m" / "README.md").read_text()
+    # the example config is the shipped network's recipe: its steps are the ones the card reports
+    recipe = yaml.safe_load((Path(__file__).parent.parent / "examples" / "hypernet_smollm2.yaml").read_text())
+    steps = f"{recipe['steps']:,}"
+    assert f"steps: {steps} of {steps}" in (SHIPPED_DIR / "smollm2-135m" / "README.md").read_text()
     with pytest.raises(ValueError, match="trained for base model"):  # bound to SmolLM2, not to any model
         Hypernet.from_pretrained("smollm2-135m", tiny_llama(len(byte_bpe), seed=0), byte_bpe)
