@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import zett
-from hypernet import Hypernet
+from hypernet import Hypernet, HypernetConfig
 
 from conftest import one_and_two_processes, tiny_llama
 
@@ -73,6 +73,39 @@ def test_killed_run_resumes_exactly(tmp_path, base):
         [m["source"] for m in whole.metrics if "source" in m][2:]
     for (name, a), (_, b) in zip(whole.hypernet.state_dict().items(), resumed.hypernet.state_dict().items()):
         assert torch.allclose(a, b, atol=1e-6), name
+
+
+def test_init_from_continues_a_trained_network_and_its_card_cites_it(tmp_path, base):
+    from zett.hypertrain.card import export_hypernet
+
+    model, tok = base
+    zett.train_hypernet(config(tmp_path, "first", steps=12, lr=1e-2), base_model=model, base_tokenizer=tok,
+                        progress=False)
+    parent = export_hypernet(tmp_path / "first", tmp_path / "parent", compare_fvt=False, dtype=torch.float32)
+    cfg = config(tmp_path, "second", steps=2, eval_every=5, eval_tokenizers=["byte"], init_from=str(parent), lr=1e-4,
+                 mixed_precision="bf16")  # its autocast wrapper must not leak into the evaluations
+    result = zett.train_hypernet(cfg, base_model=model, base_tokenizer=tok, progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "second" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "eval_bpb" in r] == [0, 2]
+    start = Hypernet.from_pretrained(parent)
+    # the logged starting point is the parent's own zero-shot transfer, in full precision as a user gets it
+    new, byte = zett.transfer(model, "byte", base_tokenizer=tok, hypernet=start)
+    assert rows[0]["eval_bpb"]["byte"]["all"] == pytest.approx(
+        zett.evaluate.bits_per_byte(new, byte, TEXTS[:2], progress=False), rel=1e-6)
+    # two small steps from the parent: near it, nowhere near a fresh network
+    fresh = Hypernet.for_base(model, tok, HypernetConfig(**cfg["hypernet"]))
+    name = "heads.0.2.weight"
+    gap = (result.hypernet.state_dict()[name] - start.state_dict()[name]).norm()
+    assert 0 < gap < 0.5 * (fresh.state_dict()[name] - start.state_dict()[name]).norm()
+    card = (export_hypernet(tmp_path / "second", tmp_path / "child", compare_fvt=False) / "README.md").read_text()
+    assert f"- initialised from: `{parent}`" in card and "  - steps: 12 of 12" in card  # the parent's own line
+    assert "- steps: 2 of 2" in card and "| byte | init_from (step 0) |" in card
+    bad = config(tmp_path, "third", init_from=str(parent), hypernet=dict(hidden_size=16, num_heads=4, num_layers=2))
+    with pytest.raises(ValueError, match="hidden_size 32 \\(init_from\\) vs 16"):
+        zett.train_hypernet(bad, base_model=model, base_tokenizer=tok, progress=False)
+    with pytest.raises(ValueError, match="trained for base model"):
+        zett.train_hypernet(config(tmp_path, "fourth", init_from=str(parent)), base_model=tiny_llama(len(tok), seed=4),
+                            base_tokenizer=tok, progress=False)
 
 
 def test_config_errors(tmp_path, base):

@@ -84,6 +84,8 @@ def train_hypernet(config: HypernetTrainConfig | dict | str | Path, *, base_mode
     first = load_checkpoint(run, net, optimizer, scheduler)
     if first:
         log.info("resuming %s at step %d", run, first)
+    elif cfg.init_from:  # every process loads it; the main one records it
+        init_weights(net, cfg.init_from, base_model, run if acc.is_main_process else None)
     texts, startup, evals = _texts(cfg, base_tok)
     real = {name: load_tokenizer(_tokenizer_spec(name), base=base_tok) for name in cfg.real_tokenizers}
     dataset = HypernetBatches(texts, startup, base_tok, cfg, real=real, first=first, last=cfg.steps,
@@ -94,6 +96,9 @@ def train_hypernet(config: HypernetTrainConfig | dict | str | Path, *, base_mode
     bar = progress_bar(acc, first, cfg.steps, progress, desc="train-hypernet")
     step, start, seen = first, time.perf_counter(), _tokens_seen(run, first)
     loader = DataLoader(dataset, batch_size=None, shuffle=False, num_workers=cfg.num_workers)
+    if cfg.init_from and not first and cfg.eval_every and acc.is_main_process:  # the starting point to beat
+        log_metrics(run, {"step": 0, "eval_bpb": evaluate_hypernet(acc.unwrap_model(model), base_model, base_tok, cfg,
+                                                                 evals)})
     for batch in loader:
         row = train_step(model, optimizer, scheduler, batch, ctx)
         step += 1
@@ -123,6 +128,33 @@ def train_hypernet(config: HypernetTrainConfig | dict | str | Path, *, base_mode
         write_curves(run / "metrics.jsonl", run / "curves.svg")
         final.save_pretrained(run / "hypernet")
     return TrainResult(final, metrics, step)
+
+
+def init_weights(net: Hypernet, spec: str, base_model: Any, run: Path | None) -> None:
+    """Copy the weights of hypernetwork ``spec`` into ``net`` (same architecture, same base model) and record
+    where they came from in ``run/init_from.json`` (its weights' sha256 and card) for this run's card."""
+    import hashlib
+
+    from hypernet.model import WEIGHTS_NAME, resolve
+
+    parent = Hypernet.from_pretrained(spec)
+    parent.check_base(base_model)
+    fields = ("hidden_size", "num_layers", "num_heads", "ffn_mult", "max_subtokens", "num_fallback")
+    differ = {f: (getattr(parent.config, f), getattr(net.config, f)) for f in fields
+              if getattr(parent.config, f) != getattr(net.config, f)}
+    if differ:
+        raise ValueError(f"init_from={spec!r} has another architecture than this run's hypernet: config "
+                         + ", ".join(f"{k} {a} (init_from) vs {b}" for k, (a, b) in differ.items())
+                         + "; set hypernet: to the init_from network's values")
+    net.load_state_dict(parent.state_dict())
+    if run is None:
+        return
+    path = resolve(spec)
+    card = path / "README.md"
+    record = {"spec": str(spec), "sha256": hashlib.sha256((path / WEIGHTS_NAME).read_bytes()).hexdigest(),
+              "card": card.read_text() if card.exists() else None}
+    (run / "init_from.json").write_text(json.dumps(record, indent=1))
+    log.info("initialised from %s", spec)
 
 
 # -- one step ------------------------------------------------------------------------------------------------
@@ -234,16 +266,23 @@ def evaluate_hypernet(net: Hypernet | None, base_model: Any, base_tok: Any, cfg:
     from ..transfer import transfer
 
     was_training = net.training if net is not None else False
+    # accelerate's mixed precision wraps the instance's forward in autocast; evaluate what a user's transfer
+    # gets (the class's full-precision forward), then put the wrapper back
+    wrapped = net.__dict__.pop("forward", None) if net is not None else None
     if net is not None:
         net.eval()
     out: dict[str, dict[str, float]] = {}
-    for name in cfg.eval_tokenizers:
-        kwargs = {"hypernet": net} if net is not None else {"method": "fvt"}
-        model, tok = transfer(base_model, _tokenizer_spec(name), base_tokenizer=base_tok, **kwargs)
-        out[name] = {lang: bits_per_byte(model, tok, texts, progress=False) for lang, texts in evals.items()}
-        del model
-    if net is not None:
-        net.train(was_training)
+    try:
+        for name in cfg.eval_tokenizers:
+            kwargs = {"hypernet": net} if net is not None else {"method": "fvt"}
+            model, tok = transfer(base_model, _tokenizer_spec(name), base_tokenizer=base_tok, **kwargs)
+            out[name] = {lang: bits_per_byte(model, tok, texts, progress=False) for lang, texts in evals.items()}
+            del model
+    finally:
+        if wrapped is not None:
+            net.forward = wrapped
+        if net is not None:
+            net.train(was_training)
     return out
 
 

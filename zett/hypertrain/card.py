@@ -42,9 +42,25 @@ def run_facts(run: Path, warmup_steps: int = 0) -> dict[str, Any]:
     restarts = [a for (a, before), (b, after) in zip(lrs, lrs[1:])
                 if b > warmup_steps and before is not None and after is not None and after > before * (1 + 1e-6)]
     evals = [r for r in rows if "eval_bpb" in r]
+    start = next((r for r in evals if r["step"] == 0), None)  # a run with init_from evaluates its start
     return {"steps": max(by_step), "student_tokens_seen": by_step[max(by_step)].get("student_tokens_seen"),
             "wall_s": wall + last_seconds, "eval": evals[-1] if evals else None, "sessions": sessions,
-            "restarts": restarts}
+            "restarts": restarts, "start_eval": start}
+
+
+def parent_lines(run: Path) -> list[str]:
+    """Card lines on the network a run started from (``init_from``): which one, and its own card's training."""
+    path = run / "init_from.json"
+    if not path.exists():
+        return []
+    parent = json.loads(path.read_text())
+    lines = [f"- initialised from: `{parent['spec']}` (model.safetensors sha256 {parent['sha256'][:16]}), with a "
+             "fresh optimizer and learning-rate schedule; the lines below are this run's own"]
+    card = parent.get("card") or ""
+    if "## Training" in card:
+        section = card.split("## Training", 1)[1].split("\n## ", 1)[0]
+        lines += ["- its training, from its card:"] + [f"  {line}" for line in section.strip().splitlines()]
+    return lines
 
 
 def this_machine() -> str:
@@ -63,7 +79,7 @@ def hypernet_card(run: str | os.PathLike, *, name: str, base_model: str, fvt: di
     lines = [f"# {name}: a zett hypernetwork for {base_model}", "",
              f"Predicts input/output embeddings of `{base_model}` for any tokenizer (subword or bytes), zero-shot:",
              "", "```python", "import zett", f'model, tok = zett.transfer(model, "byte", hypernet="{name}")', "```", "",
-             "## Training", "",
+             "## Training", "", *parent_lines(run),
              f"- base model (frozen): `{base_model}`, loaded from `{cfg.base_model}`",
              "- architecture: " + ", ".join(f"{k} {v}" for k, v in cfg.hypernet.items())
              + (f"; {size_mb:.1f} MB on disk" if size_mb else ""),
@@ -78,13 +94,15 @@ def hypernet_card(run: str | os.PathLike, *, name: str, base_model: str, fvt: di
              f"- wall time: {facts['wall_s'] / 3600:.2f} h over {facts['sessions']} session(s) (resumed from "
              "checkpoints)", f"- hardware: {hardware or this_machine()}", ""]
     ev = facts["eval"]
-    if ev:
+    if ev and ev["eval_bpb"]:  # a run with no eval_tokenizers has nothing to tabulate
         langs = sorted(next(iter(ev["eval_bpb"].values())))
         lines += [f"## Zero-shot bits per byte (step {ev['step']}; {cfg.eval_docs} held-out documents per language, "
                   f"first {cfg.eval_chars:,} characters; lower is better)", "",
                   "| target | method | " + " | ".join(langs) + " | mean |", "|---|---|" + "---|" * (len(langs) + 1)]
         for target, table in ev["eval_bpb"].items():
-            rows = [("hypernetwork", table)] + ([("FVT", fvt[target])] if fvt and target in fvt else [])
+            start = (facts["start_eval"] or {}).get("eval_bpb", {}).get(target)
+            rows = ([("hypernetwork", table)] + ([("init_from (step 0)", start)] if start else [])
+                    + ([("FVT", fvt[target])] if fvt and target in fvt else []))
             for method, values in rows:
                 mean = sum(values[lang] for lang in langs) / len(langs)
                 lines.append(f"| {Path(target).name} | {method} | "

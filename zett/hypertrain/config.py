@@ -37,6 +37,10 @@ class HypernetTrainConfig(YamlConfig):
     beta2: float = 0.95
     grad_clip: float = field(default=0.1, metadata={"help": "gradient norm clip (ZeTT: 0.1)"})
     warmup_steps: int = field(default=50, metadata={"help": "linear warm-up, then cosine decay to 10%"})
+    init_from: str = field(default="", metadata={
+        "help": "start from this hypernetwork's weights (path, shipped name or Hub id; same architecture and base) "
+                "with a fresh optimizer and schedule: continue or anneal a trained network. Its card's training "
+                "section goes into this run's card"})
     hypernet: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "HypernetConfig fields: hidden_size, num_layers, num_heads, ffn_mult, max_subtokens"})
     vocab_size: list[int] = field(default_factory=lambda: [8192, 32768],
