@@ -43,12 +43,10 @@ def base_config(args) -> dict:
 
 def step_cost(model, tok, student, s_tok, texts, precision: str) -> dict:
     """Seconds per training step (same batch) for SFT and ALM with a warm teacher cache, and the teacher's cost."""
-    from accelerate import Accelerator
+    from zett.distill.trainer import make_accelerator
 
     out = {}
-    from zett.distill.config import resolve_precision
-
-    acc = Accelerator(cpu=True, mixed_precision=resolve_precision(precision))
+    acc = make_accelerator(precision)
     for name in ("sft", "alm"):
         cfg = DistillConfig(steps=10, batch_size=4, max_length=256, lr=1e-6, trainable="full",
                             mixed_precision=precision, losses=RECIPES[name][0])

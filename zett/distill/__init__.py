@@ -23,10 +23,10 @@ from tokenizers_zoo import load_tokenizer
 from ..data import read_texts
 from ..evaluate import bits_per_byte
 from ..losses import boundary_mask
-from .config import DistillConfig, resolve_precision
+from .config import DistillConfig
 from .data import StepBatches, default_teacher_length, loader
 from ..losses.bld import ByteTrie
-from .trainer import (Context, StepCallback, build_heads, load_checkpoint, log_metrics, make_optimizer,
+from .trainer import (Context, StepCallback, build_heads, load_checkpoint, log_metrics, make_accelerator, make_optimizer,
                       prepare_trainable, progress_bar, save_checkpoint, train_step)
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def distill(student: Any, student_tokenizer: Any, teacher: Any, teacher_tokenize
         raise ValueError(f"student tokenizer has {len(student_tok)} tokens but the student only "
                          f"{student.get_input_embeddings().weight.shape[0]} embeddings; transfer it first")
     run = Path(run_dir).expanduser() if run_dir is not None else None
-    acc = Accelerator(mixed_precision=resolve_precision(config.mixed_precision), cpu=not torch.cuda.is_available())
+    acc = make_accelerator(config.mixed_precision)
     if run is not None and acc.is_main_process:
         run.mkdir(parents=True, exist_ok=True)
         (run / "config.yaml").write_text(config.to_yaml())

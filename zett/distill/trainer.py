@@ -28,7 +28,7 @@ from hypernet.files import fresh_tmp, replace_dir
 from ..losses import get_loss, token_stats
 from ..losses.stats import hidden_token_stats
 from ..losses.bld import ByteHead, ByteTrie, beam_byte_probs, path_byte_probs
-from .config import DistillConfig
+from .config import DistillConfig, resolve_precision
 from .data import NO_OFFSET, split_micro
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,20 @@ class Context:
 
 
 # -- setup -----------------------------------------------------------------------------------------------------
+
+
+def make_accelerator(mixed_precision: str, **kwargs: Any) -> Accelerator:
+    """An ``Accelerator`` for one run at ``mixed_precision`` (``auto`` resolved). accelerate keeps its state per
+    process and refuses a second precision; a later run in the same process (a benchmark, a notebook, fp32
+    ALM after a bf16 hypernetwork run) gets its own, the process group kept."""
+    from accelerate.state import AcceleratorState, GradientState
+
+    precision = resolve_precision(mixed_precision)
+    state = AcceleratorState._shared_state
+    if state and state.get("_mixed_precision") != precision:
+        AcceleratorState._reset_state()
+        GradientState._reset_state()
+    return Accelerator(mixed_precision=precision, cpu=not torch.cuda.is_available(), **kwargs)
 
 
 def prepare_trainable(model: Any, config: DistillConfig) -> Any:

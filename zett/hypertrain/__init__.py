@@ -19,17 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from accelerate import Accelerator
 from torch.utils.data import DataLoader
 
 from hypernet import Hypernet, HypernetConfig
 from tokenizers_zoo import load_tokenizer
 
 from ..data import read_texts
-from ..distill.config import resolve_precision
 from ..distill.data import split_micro
-from ..distill.trainer import (Context, global_counts, load_checkpoint, log_metrics, make_optimizer, progress_bar,
-                               save_checkpoint, teacher_outputs)
+from ..distill.trainer import (Context, global_counts, load_checkpoint, log_metrics, make_accelerator, make_optimizer,
+                               progress_bar, save_checkpoint, teacher_outputs)
 from ..losses import boundary_mask, get_loss, token_stats
 from ..paths import assets_dir
 from .config import HypernetTrainConfig
@@ -71,8 +69,8 @@ def train_hypernet(config: HypernetTrainConfig | dict | str | Path, *, base_mode
     from accelerate.utils import DistributedDataParallelKwargs
 
     # the fallback table is unused when no drawn token holds a byte the base lacks
-    acc = Accelerator(mixed_precision=resolve_precision(cfg.mixed_precision), cpu=not torch.cuda.is_available(),
-                      kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+    acc = make_accelerator(cfg.mixed_precision,
+                           kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
     if acc.is_main_process:
         run.mkdir(parents=True, exist_ok=True)
         (run / "config.yaml").write_text(cfg.to_yaml())

@@ -64,8 +64,20 @@ def parent_lines(run: Path) -> list[str]:
 
 
 def this_machine() -> str:
+    """The hardware line of cards and benchmark files: CPU, cores, GPU, torch, and the precision ``auto`` picks
+    (bf16 where native: CPUs with AVX-512 bf16 or AMX train in bf16, others in fp32, so it changes the numbers)."""
+    from ..distill.config import resolve_precision
+
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, {gpu}, torch {torch.__version__}"
+    cpu = platform.processor() or platform.machine()
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                     if line.startswith("model name"))
+        cpu = f"{cpu} {model}" if model not in cpu else model
+    except (OSError, StopIteration):
+        pass
+    return (f"{cpu}, {os.cpu_count()} CPU cores, {gpu}, torch {torch.__version__}, "
+            f"mixed precision auto = {resolve_precision('auto')}")
 
 
 def hypernet_card(run: str | os.PathLike, *, name: str, base_model: str, fvt: dict | None = None,
