@@ -182,3 +182,12 @@ def test_balanced_training_logs_weights_and_trains(setup):
     assert rows[-1]["alm"] < rows[0]["alm"] and rows[-1]["sft"] < rows[0]["sft"]
     # ALM's gradient is orders of magnitude below SFT's at tau = 100: balancing lifts its weight above SFT's
     assert all(r["w_alm"] > r["w_sft"] for r in rows)
+
+
+def test_runs_at_two_precisions_in_one_process():
+    # accelerate keeps one state per process; a bf16 run after an fp32 one (or back) must not raise
+    from zett.distill.trainer import make_accelerator
+
+    assert make_accelerator("no").mixed_precision == "no"
+    assert make_accelerator("bf16").mixed_precision == "bf16"
+    assert make_accelerator("no").mixed_precision == "no"
