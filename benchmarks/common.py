@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -31,8 +32,9 @@ def corpus(lang: str, n: int, split: str = "valid") -> list[str]:
         return [json.loads(line)["text"] for line in fh][:n]
 
 
+@functools.cache
 def hardware() -> str:
-    """The machine's line in every result file's meta (the same line the hypernetwork card uses)."""
+    """The machine's line in every result file's meta and row (the same line the hypernetwork card uses)."""
     return this_machine()
 
 
@@ -48,7 +50,18 @@ class Results:
 
     def add(self, **row) -> None:
         row["time"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        row.setdefault("hardware", hardware())  # a resumed file may gather rows from several machines
         self.data["rows"].append(row)
+        self.save()
+
+    def drop(self, keep) -> int:
+        """Remove the rows ``keep(row)`` rejects (to measure them again); returns how many."""
+        before = len(self.data["rows"])
+        self.data["rows"] = [r for r in self.data["rows"] if keep(r)]
+        self.save()
+        return before - len(self.data["rows"])
+
+    def save(self) -> None:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.data, indent=1))
         os.replace(tmp, self.path)

@@ -11,7 +11,9 @@ step time and student tokens per second, ALM vs SFT step time on one batch, alig
 tokenizer draw at 32k, and the peak RSS (of the largest run, when rows come from several).
 
 Writes results/suite.{json,md,png} (``--quick``: results/suite_quick.*, about 10 minutes on 2 cores). Rows are
-appended as they are measured and skipped on a re-run.
+appended as they are measured and skipped on a re-run; ``--redo hypernet,hypernet+alm,speed`` measures those
+methods' rows and every speed row again (after retraining the network, or on another machine). Each row records
+the machine it was measured on.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from tokenizers_zoo import TokenizerSampler, load_tokenizer
 LANGS = ["en", "de", "fr", "es", "ru", "zh", "code", "math"]
 REAL = ["gpt2", "llama2", "llama3", "mistral-v3", "qwen3", "smollm2"]
 METHODS = ["random", "mean", "fvt", "hypernet", "hypernet+alm"]
+SPEED = ["transfer_speed", "hypernet_step", "alm_vs_sft", "alignment", "sampler", "peak_rss"]
 
 
 def sampled_targets(base, n: int) -> dict[str, object]:
@@ -144,7 +147,9 @@ def write_outputs(res: Results, out: Path, langs: list[str]) -> None:
         delta = f"{mean - fvt[r['target']]:+.3f}" if r["target"] in fvt and r["method"] != "fvt" else ""
         lines.append(f"| {r['target']} | {r['method']} | " + " | ".join(f"{r['bpb'][lang]:.3f}" for lang in langs)
                      + f" | {mean:.3f} | {delta} | {secs(r.get('transfer_s'))} |")
-    lines += ["", *summary(bpb, langs), "", "Speed and memory:", ""]
+    machines = sorted({r.get("hardware", res.data["meta"]["hardware"]) for r in rows if r["kind"] in SPEED})
+    lines += ["", *summary(bpb, langs), "", "Speed and memory" + (f" ({'; '.join(machines)})" if machines else "")
+              + ":", ""]
     for r in rows:
         if r["kind"] == "transfer_speed":
             lines.append(f"- transfer {r['method']} to {r['target']} ({r['vocab']:,} tokens): {r['seconds']:.1f} s")
@@ -229,6 +234,8 @@ def main() -> None:
     ap.add_argument("--tokensurgeon-label", default="tokensurgeon (OMP)", help="method name in the table, e.g. "
                     "with its k")
     ap.add_argument("--tokensurgeon-seconds", type=float, help="its measured wall time, for the table")
+    ap.add_argument("--redo", default="", help="comma-separated methods (quality rows) and/or speed row kinds to "
+                    "measure again; 'speed' = every speed and memory row")
     args = ap.parse_args()
     require_assets()
     if args.quick:
@@ -237,6 +244,14 @@ def main() -> None:
     res = Results(out, {"hardware": hardware(), "model": "SmolLM2-135M-Instruct", "hypernet": args.hypernet})
     if args.hypernet != "none":  # heuristic rows may come from an earlier run without the network
         res.data["meta"]["hypernet"] = args.hypernet
+    redo = {name for item in args.redo.split(",") if item for name in (SPEED if item == "speed" else [item])}
+    unknown = redo - set(METHODS) - set(SPEED) - {r.get("method") for r in res.data["rows"]}
+    if unknown:
+        raise SystemExit(f"--redo {args.redo}: unknown {sorted(unknown)}; use methods ({', '.join(METHODS)}), "
+                         f"speed or speed row kinds ({', '.join(SPEED)})")
+    if redo:
+        dropped = res.drop(lambda r: r["kind"] not in redo and r.get("method") not in redo)
+        print(f"--redo: {dropped} rows to measure again", flush=True)
     model, tok = zett.load_model(ensure_smollm2())
     net = None if args.hypernet == "none" else zett.Hypernet.from_pretrained(args.hypernet, model, tok).eval()
     langs = ["en", "zh"] if args.quick else LANGS
