@@ -135,9 +135,12 @@ def test_the_shipped_hypernetwork_loads_by_name(byte_bpe):
     assert sum(f.stat().st_size for f in files) < 50e6  # SPEC 2a: the network's own weights, small
     net = Hypernet.from_pretrained("smollm2-135m")
     assert net.config.base_vocab_size == 49152 and net.config.embedding_dim == 576
-    # the example config is the shipped network's recipe: its steps are the ones the card reports
-    recipe = yaml.safe_load((Path(__file__).parent.parent / "examples" / "hypernet_smollm2.yaml").read_text())
-    steps = f"{recipe['steps']:,}"
-    assert f"steps: {steps} of {steps}" in (SHIPPED_DIR / "smollm2-135m" / "README.md").read_text()
+    # the example configs are the shipped network's recipe: the card reports their steps, the first config's
+    # run quoted as the network the annealing leg started from
+    examples, card = Path(__file__).parent.parent / "examples", (SHIPPED_DIR / "smollm2-135m" / "README.md").read_text()
+    first, anneal = (yaml.safe_load((examples / f"hypernet_smollm2{s}.yaml").read_text()) for s in ("", "_anneal"))
+    assert anneal["init_from"] == first["run_dir"] + "/hypernet" and anneal["lr"] < first["lr"]
+    assert f"\n  - steps: {first['steps']:,} of {first['steps']:,};" in card
+    assert f"\n- steps: {anneal['steps']:,} of {anneal['steps']:,};" in card and f"lr {anneal['lr']:g}," in card
     with pytest.raises(ValueError, match="trained for base model"):  # bound to SmolLM2, not to any model
         Hypernet.from_pretrained("smollm2-135m", tiny_llama(len(byte_bpe), seed=0), byte_bpe)
