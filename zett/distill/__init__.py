@@ -26,8 +26,8 @@ from ..losses import boundary_mask
 from .config import DistillConfig
 from .data import StepBatches, default_teacher_length, loader
 from ..losses.bld import ByteTrie
-from .trainer import (Context, StepCallback, build_heads, load_checkpoint, log_metrics, make_accelerator, make_optimizer,
-                      prepare_trainable, progress_bar, save_checkpoint, train_step)
+from .trainer import (Context, StepCallback, build_heads, load_checkpoint, log_metrics, make_accelerator,
+                      make_optimizer, prepare_trainable, progress_bar, save_checkpoint, train_step)
 
 log = logging.getLogger(__name__)
 
