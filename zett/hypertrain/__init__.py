@@ -135,7 +135,8 @@ def init_weights(net: Hypernet, spec: str, base_model: Any, run: Path | None) ->
 
     from hypernet.model import WEIGHTS_NAME, resolve
 
-    parent = Hypernet.from_pretrained(spec)
+    path = resolve(spec)  # once: a Hub id downloads here
+    parent = Hypernet.from_pretrained(path)
     parent.check_base(base_model)
     fields = ("hidden_size", "num_layers", "num_heads", "ffn_mult", "max_subtokens", "num_fallback")
     differ = {f: (getattr(parent.config, f), getattr(net.config, f)) for f in fields
@@ -147,7 +148,6 @@ def init_weights(net: Hypernet, spec: str, base_model: Any, run: Path | None) ->
     net.load_state_dict(parent.state_dict())
     if run is None:
         return
-    path = resolve(spec)
     card = path / "README.md"
     record = {"spec": str(spec), "sha256": hashlib.sha256((path / WEIGHTS_NAME).read_bytes()).hexdigest(),
               "card": card.read_text() if card.exists() else None}
