@@ -76,9 +76,10 @@ def test_killed_run_resumes_exactly(tmp_path, base):
 
 
 def test_init_from_continues_a_trained_network_and_its_card_cites_it(tmp_path, base):
-    from zett.hypertrain.card import export_hypernet
+    from zett.hypertrain.card import export_hypernet, this_machine
 
     model, tok = base
+    model.name_or_path = "/cache/converted-base"  # as a GGUF-loaded base names itself: a local path
     zett.train_hypernet(config(tmp_path, "first", steps=12, lr=1e-2), base_model=model, base_tokenizer=tok,
                         progress=False)
     parent = export_hypernet(tmp_path / "first", tmp_path / "parent", compare_fvt=False, dtype=torch.float32)
@@ -100,7 +101,18 @@ def test_init_from_continues_a_trained_network_and_its_card_cites_it(tmp_path, b
     card = (export_hypernet(tmp_path / "second", tmp_path / "child", compare_fvt=False) / "README.md").read_text()
     assert f"- initialised from: `{parent}`" in card and "  - steps: 12 of 12" in card  # the parent's own line
     assert "- steps: 2 of 2" in card and "| byte | init_from (step 0) |" in card
-    bad = config(tmp_path, "third", init_from=str(parent), hypernet=dict(hidden_size=16, num_heads=4, num_layers=2))
+    # a leg chained from a run's hypernet/ (no card there): the card renders that run's, so all legs are listed,
+    # base model named as this export names it, each on the machine its run recorded
+    assert rows[1]["hardware"] == this_machine() and "hardware" not in rows[2]  # a session's first step only
+    zett.train_hypernet(config(tmp_path, "third", steps=1, init_from=str(tmp_path / "second" / "hypernet")),
+                        base_model=model, base_tokenizer=tok, progress=False)
+    card = (export_hypernet(tmp_path / "third", tmp_path / "grandchild", compare_fvt=False, base_model="org/base",
+                            hardware="machine Z") / "README.md").read_text()
+    assert "\n  - steps: 2 of 2;" in card and "\n    - steps: 12 of 12;" in card and "\n- steps: 1 of 1;" in card
+    assert "\n  - base model (frozen): `org/base`" in card and "converted-base" not in card.split("## Reproduce")[0]
+    assert f"\n  - hardware: {this_machine()}" in card
+    assert "\n- hardware: machine Z" in card
+    bad = config(tmp_path, "fifth", init_from=str(parent), hypernet=dict(hidden_size=16, num_heads=4, num_layers=2))
     with pytest.raises(ValueError, match="hidden_size 32 \\(init_from\\) vs 16"):
         zett.train_hypernet(bad, base_model=model, base_tokenizer=tok, progress=False)
     with pytest.raises(ValueError, match="trained for base model"):
@@ -164,11 +176,12 @@ def test_run_facts_sum_wall_time_over_resumed_sessions(tmp_path):
     rows = [{"loss": 1.0, "step": s, "seconds": t, "student_tokens_seen": 10 * s} for s, t in
             [(1, 5.0), (2, 9.0), (3, 14.0), (3, 4.0), (4, 8.0)]]  # killed after step 3, resumed from step 2
     rows.insert(3, {"step": 3, "eval_bpb": {"byte": {"en": 2.0}}})
+    rows[0]["hardware"], rows[4]["hardware"] = "A", "B"  # each session's first step; resumed on another machine
     (tmp_path / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
     facts = run_facts(tmp_path)
     assert facts["steps"] == 4 and facts["student_tokens_seen"] == 40
     assert facts["wall_s"] == pytest.approx(14.0 + 8.0) and facts["sessions"] == 2
-    assert facts["eval"]["eval_bpb"]["byte"]["en"] == 2.0
+    assert facts["eval"]["eval_bpb"]["byte"]["en"] == 2.0 and facts["hardware"] == ["A", "B"]
     with pytest.raises(FileNotFoundError, match="train-hypernet run directory"):
         run_facts(tmp_path / "nope")
 

@@ -30,6 +30,7 @@ from ..distill.trainer import (Context, global_counts, load_checkpoint, log_metr
                                progress_bar, save_checkpoint, teacher_outputs)
 from ..losses import boundary_mask, get_loss, token_stats
 from ..paths import assets_dir
+from .card import parent_card, this_machine
 from .config import HypernetTrainConfig
 from .data import HypernetBatches, text_spans
 from .plot import write_curves
@@ -103,6 +104,8 @@ def train_hypernet(config: HypernetTrainConfig | dict | str | Path, *, base_mode
         seen += batch["student_tokens"]
         row.update(step=step, seconds=time.perf_counter() - start, source=batch["source"],
                    vocab=int(len(batch["copy_ids"])), student_tokens_seen=seen)
+        if step == first + 1:  # each session's machine, for the card
+            row["hardware"] = this_machine()
         if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps and acc.is_main_process:
             row["eval_bpb"] = evaluate_hypernet(acc.unwrap_model(model), base_model, base_tok, cfg, evals)
         metrics.append(row)
@@ -148,10 +151,11 @@ def init_weights(net: Hypernet, spec: str, base_model: Any, run: Path | None) ->
     net.load_state_dict(parent.state_dict())
     if run is None:
         return
-    card = path / "README.md"
     record = {"spec": str(spec), "sha256": hashlib.sha256((path / WEIGHTS_NAME).read_bytes()).hexdigest(),
-              "card": card.read_text() if card.exists() else None}
-    (run / "init_from.json").write_text(json.dumps(record, indent=1))
+              "card": parent_card(path, parent.config.base_model), "base_model": parent.config.base_model}
+    tmp = run / "init_from.json.tmp"  # a run killed here restarts from init_from: no half record to trust
+    tmp.write_text(json.dumps(record, indent=1))
+    tmp.replace(run / "init_from.json")
     log.info("initialised from %s", spec)
 
 

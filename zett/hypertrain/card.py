@@ -43,13 +43,30 @@ def run_facts(run: Path, warmup_steps: int = 0) -> dict[str, Any]:
                 if b > warmup_steps and before is not None and after is not None and after > before * (1 + 1e-6)]
     evals = [r for r in rows if "eval_bpb" in r]
     start = next((r for r in evals if r["step"] == 0), None)  # a run with init_from evaluates its start
+    hardware = list(dict.fromkeys(r["hardware"] for r in steps if "hardware" in r))  # each session's first row
     return {"steps": max(by_step), "student_tokens_seen": by_step[max(by_step)].get("student_tokens_seen"),
             "wall_s": wall + last_seconds, "eval": evals[-1] if evals else None, "sessions": sessions,
-            "restarts": restarts, "start_eval": start}
+            "restarts": restarts, "start_eval": start, "hardware": hardware}
 
 
-def parent_lines(run: Path) -> list[str]:
-    """Card lines on the network a run started from (``init_from``): which one, and its own card's training."""
+def parent_card(path: Path, base_model: str) -> str | None:
+    """The card of the network at ``path`` that a run starts from: its README.md, or, for the ``hypernet/`` of
+    a train-hypernet run directory (how legs are chained), the card that run would export with, so the chain of
+    legs stays on the last one's card. None when neither is there."""
+    if (path / "README.md").exists():
+        return (path / "README.md").read_text()
+    run = path.parent
+    if path.name != "hypernet" or not (run / "config.yaml").exists() or not (run / "metrics.jsonl").exists():
+        return None
+    recorded = run_facts(run)["hardware"]  # runs from before it was recorded: do not guess this machine
+    return hypernet_card(run, name=run.name, base_model=base_model,
+                         hardware=None if recorded else "not recorded in its run directory")
+
+
+def parent_lines(run: Path, base_model: str) -> list[str]:
+    """Card lines on the network a run started from (``init_from``): which one, and its own card's training.
+    A card rendered from the parent's run directory names the base model as that network's config did (often a
+    local path); it is the same model (``init_from`` checks its fingerprint), so it takes this card's name."""
     path = run / "init_from.json"
     if not path.exists():
         return []
@@ -57,6 +74,8 @@ def parent_lines(run: Path) -> list[str]:
     lines = [f"- initialised from: `{parent['spec']}` (model.safetensors sha256 {parent['sha256'][:16]}), with a "
              "fresh optimizer and learning-rate schedule; the lines below are this run's own"]
     card = parent.get("card") or ""
+    if parent.get("base_model"):
+        card = card.replace(f"`{parent['base_model']}`", f"`{base_model}`")
     if "## Training" in card:
         section = card.split("## Training", 1)[1].split("\n## ", 1)[0]
         lines += ["- its training, from its card:"] + [f"  {line}" for line in section.strip().splitlines()]
@@ -82,7 +101,9 @@ def this_machine() -> str:
 
 def hypernet_card(run: str | os.PathLike, *, name: str, base_model: str, fvt: dict | None = None,
                   hardware: str | None = None, size_mb: float | None = None) -> str:
-    """Markdown card for the hypernetwork trained in ``run``; ``fvt``: {tokenizer: {lang: bpb}} on the same texts."""
+    """Markdown card for the hypernetwork trained in ``run``; ``fvt``: {tokenizer: {lang: bpb}} on the same texts.
+    ``hardware``: the card's hardware line; by default the machines the run recorded (each session's first
+    metrics row), else this one."""
     run = Path(run).expanduser()
     cfg = HypernetTrainConfig.from_yaml(run / "config.yaml")
     facts = run_facts(run, cfg.warmup_steps)
@@ -91,7 +112,7 @@ def hypernet_card(run: str | os.PathLike, *, name: str, base_model: str, fvt: di
     lines = [f"# {name}: a zett hypernetwork for {base_model}", "",
              f"Predicts input/output embeddings of `{base_model}` for any tokenizer (subword or bytes), zero-shot:",
              "", "```python", "import zett", f'model, tok = zett.transfer(model, "byte", hypernet="{name}")', "```", "",
-             "## Training", "", *parent_lines(run),
+             "## Training", "", *parent_lines(run, base_model),
              f"- base model (frozen): `{base_model}`, loaded from `{cfg.base_model}`",
              "- architecture: " + ", ".join(f"{k} {v}" for k, v in cfg.hypernet.items())
              + (f"; {size_mb:.1f} MB on disk" if size_mb else ""),
@@ -104,7 +125,7 @@ def hypernet_card(run: str | os.PathLike, *, name: str, base_model: str, fvt: di
              + (f"; resumed with a longer `steps` after step {', '.join(f'{s:,}' for s in facts['restarts'])} (the "
                 "cosine schedule restarted there at the longer horizon)" if facts["restarts"] else ""),
              f"- wall time: {facts['wall_s'] / 3600:.2f} h over {facts['sessions']} session(s) (resumed from "
-             "checkpoints)", f"- hardware: {hardware or this_machine()}", ""]
+             "checkpoints)", f"- hardware: {hardware or '; then '.join(facts['hardware']) or this_machine()}", ""]
     ev = facts["eval"]
     if ev and ev["eval_bpb"]:  # a run with no eval_tokenizers has nothing to tabulate
         langs = sorted(next(iter(ev["eval_bpb"].values())))
