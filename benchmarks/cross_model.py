@@ -197,7 +197,7 @@ def write_outputs(res: Results, out: Path) -> None:
     if dist:
         lines += ["Teacher Gemma-3-270M -> student SmolLM2-135M on math.train (BPB per language; ALM div: chunk-level "
                   "binary KL to the teacher on held-out math, lower = closer)", "",
-                  "| recipe | steps | trainable | " + " | ".join(LANGS) + " | ALM div (math) | s/step | peak RSS GB |",
+                  "| recipe | steps | trainable | " + " | ".join(LANGS) + " | ALM div (math) | s/step | peak RSS GiB |",
                   "|---|---|---|" + "---|" * len(LANGS) + "---|---|---|"]
         for r in dist:
             cells = [f"{r['bpb'][lang]:.3f}" for lang in LANGS]

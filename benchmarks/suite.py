@@ -165,7 +165,7 @@ def write_outputs(res: Results, out: Path, langs: list[str]) -> None:
         elif r["kind"] == "sampler":
             lines.append(f"- tokenizer draw at 32k: {r['draw_32k_s']:.2f} s")
         elif r["kind"] == "peak_rss":
-            lines.append(f"- peak RSS (the largest of the runs that filled this file): {r['gb']:.2f} GB")
+            lines.append(f"- peak RSS (the largest of the runs that filled this file): {r['gb']:.2f} GiB")
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     plot(bpb, out.with_suffix(".png"))
@@ -261,7 +261,7 @@ def main() -> None:
     quality(args, res, model, tok, net, texts)
     external(args, res, texts)
     speed(args, res, model, tok, net)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # kB on Linux: GiB (the key says gb)
     earlier = [r["gb"] for r in res.data["rows"] if r["kind"] == "peak_rss"]
     res.data["rows"] = [r for r in res.data["rows"] if r["kind"] != "peak_rss"]  # one row: the largest run's
     res.add(kind="peak_rss", gb=max([peak, *earlier]))

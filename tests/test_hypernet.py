@@ -135,12 +135,14 @@ def test_the_shipped_hypernetwork_loads_by_name(byte_bpe):
     assert sum(f.stat().st_size for f in files) < 50e6  # SPEC 2a: the network's own weights, small
     net = Hypernet.from_pretrained("smollm2-135m")
     assert net.config.base_vocab_size == 49152 and net.config.embedding_dim == 576
-    # the example configs are the shipped network's recipe: the card reports their steps, the first config's
-    # run quoted as the network the annealing leg started from
+    # the example configs are the shipped network's recipe, each leg started from the previous one's run: the
+    # card reports their steps, each earlier leg's card quoted one level deeper
     examples, card = Path(__file__).parent.parent / "examples", (SHIPPED_DIR / "smollm2-135m" / "README.md").read_text()
-    first, anneal = (yaml.safe_load((examples / f"hypernet_smollm2{s}.yaml").read_text()) for s in ("", "_anneal"))
-    assert anneal["init_from"] == first["run_dir"] + "/hypernet" and anneal["lr"] < first["lr"]
-    assert f"\n  - steps: {first['steps']:,} of {first['steps']:,};" in card
-    assert f"\n- steps: {anneal['steps']:,} of {anneal['steps']:,};" in card and f"lr {anneal['lr']:g}," in card
+    legs = [yaml.safe_load((examples / f"hypernet_smollm2{s}.yaml").read_text()) for s in ("", "_anneal", "_anneal2")]
+    for earlier, leg in zip(legs, legs[1:]):
+        assert leg["init_from"] == earlier["run_dir"] + "/hypernet" and leg["lr"] < legs[0]["lr"]
+    for depth, leg in enumerate(reversed(legs)):
+        assert f"\n{'  ' * depth}- steps: {leg['steps']:,} of {leg['steps']:,};" in card
+        assert f"\n{'  ' * depth}- objective: 1 x next-token; lr {leg['lr']:g}," in card
     with pytest.raises(ValueError, match="trained for base model"):  # bound to SmolLM2, not to any model
         Hypernet.from_pretrained("smollm2-135m", tiny_llama(len(byte_bpe), seed=0), byte_bpe)
