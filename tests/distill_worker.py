@@ -20,7 +20,10 @@ cfg = zett.DistillConfig(steps=4, batch_size=4, max_length=48, lr=3e-3, warmup_s
 res = zett.distill(student, student_tok, teacher, teacher_tok, TRAIN_TEXT[:8], cfg, progress=False)
 from accelerate import PartialState  # noqa: E402
 
+from zett.distill.trainer import end_process_group  # noqa: E402
+
 state = PartialState()
 if state.is_main_process:
     with open(sys.argv[1], "w") as fh:
         json.dump({"processes": state.num_processes, "losses": [m["loss"] for m in res.metrics if "loss" in m]}, fh)
+end_process_group()  # as the CLI does: exiting with the gloo group open can abort the process

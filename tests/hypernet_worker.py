@@ -21,7 +21,10 @@ with tempfile.TemporaryDirectory() as tmp:
     res = zett.train_hypernet(cfg, base_model=model, base_tokenizer=base, progress=False)
 from accelerate import PartialState  # noqa: E402
 
+from zett.distill.trainer import end_process_group  # noqa: E402
+
 state = PartialState()
 if state.is_main_process:
     with open(sys.argv[1], "w") as fh:
         json.dump({"processes": state.num_processes, "losses": [m["loss"] for m in res.metrics if "loss" in m]}, fh)
+end_process_group()  # as the CLI does: exiting with the gloo group open can abort the process

@@ -185,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"zett: error: {message}", file=sys.stderr)
         return 1
+    from .distill.trainer import end_process_group
+
+    end_process_group()
     return 0
 
 

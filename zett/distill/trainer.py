@@ -83,6 +83,17 @@ def make_accelerator(mixed_precision: str, **kwargs: Any) -> Accelerator:
     return Accelerator(mixed_precision=precision, cpu=not torch.cuda.is_available(), **kwargs)
 
 
+def end_process_group() -> None:
+    """Leave the process group of a multi-process launch (``accelerate launch``, ``torchrun``) at the end of a
+    successful run: a process that exits with a gloo group still open can abort in its threads at interpreter
+    exit ("terminate called without an active exception"), failing a run that finished. Not after an error:
+    the other processes may still be in a collective, and destroying the group would hang them."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def prepare_trainable(model: Any, config: DistillConfig) -> Any:
     """Freeze what the trainable set excludes; wrap with LoRA for ``embeddings+lora``."""
     if config.trainable == "full":
