@@ -120,6 +120,11 @@ def run_demo(docs: int = 2, langs: list[str] | None = None, hypernet: str | None
         del new
     print("\nbits per byte (lower is better), SmolLM2-135M-Instruct" + (f", hypernetwork {hypernet}" if hypernet
                                                                         else ""))
+    corpus = assets_dir() / "corpus"
+    missing = [lang for lang in texts if not (corpus / f"{lang}.valid.jsonl").exists()]
+    print(f"texts: the first {docs} valid documents per language of {corpus}, up to 1,500 characters each"
+          if not missing else f"texts: a built-in sentence or two for {', '.join(missing)} ({corpus} not found; "
+          "set ZETT_ASSETS to the shared assets for the corpus, as the README's numbers do)")
     print(f"{'model':20s}" + "".join(f"{lang:>8s}" for lang in texts))
     for name, row in table.items():
         print(f"{name:20s}" + "".join(f"{row[lang]:8.3f}" for lang in texts))
