@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import subprocess
 import time
 from pathlib import Path
 
+from hypernet.files import write_text
 from zett.hypertrain.card import this_machine
 from zett.paths import assets_dir, models_dir
 
@@ -62,9 +62,7 @@ class Results:
         return before - len(self.data["rows"])
 
     def save(self) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=1))
-        os.replace(tmp, self.path)
+        write_text(self.path, json.dumps(self.data, indent=1))
 
 
 def save_figure(fig, path: Path) -> None:

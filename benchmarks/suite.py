@@ -137,9 +137,12 @@ def speed(args, res: Results, model, tok, net) -> None:
 def write_outputs(res: Results, out: Path, langs: list[str]) -> None:
     rows = res.data["rows"]
     bpb = [r for r in rows if r["kind"] == "bpb"]
-    everywhere = sorted({r.get("hardware", res.data["meta"]["hardware"]) for r in rows})
+
+    def machines(subset: list[dict]) -> list[str]:  # a row from before rows recorded theirs: the file's machine
+        return sorted({r.get("hardware", res.data["meta"]["hardware"]) for r in subset})
+
     lines = [f"SmolLM2-135M-Instruct, zero-shot tokenizer transfer; BPB on held-out text (lower is better); "
-             f"measured on {' and '.join(everywhere)}", "",
+             f"measured on {' and '.join(machines(rows))}", "",
              "| target | method | " + " | ".join(langs) + " | mean | vs FVT | seconds |",
              "|---|---|" + "---|" * (len(langs) + 3)]
     fvt = {r["target"]: np.mean(list(r["bpb"].values())) for r in bpb if r["method"] == "fvt"}
@@ -148,8 +151,8 @@ def write_outputs(res: Results, out: Path, langs: list[str]) -> None:
         delta = f"{mean - fvt[r['target']]:+.3f}" if r["target"] in fvt and r["method"] != "fvt" else ""
         lines.append(f"| {r['target']} | {r['method']} | " + " | ".join(f"{r['bpb'][lang]:.3f}" for lang in langs)
                      + f" | {mean:.3f} | {delta} | {secs(r.get('transfer_s'))} |")
-    machines = sorted({r.get("hardware", res.data["meta"]["hardware"]) for r in rows if r["kind"] in SPEED})
-    lines += ["", *summary(bpb, langs), "", "Speed and memory" + (f" ({'; '.join(machines)})" if machines else "")
+    timed_on = machines([r for r in rows if r["kind"] in SPEED])
+    lines += ["", *summary(bpb, langs), "", "Speed and memory" + (f" ({'; '.join(timed_on)})" if timed_on else "")
               + ":", ""]
     for r in rows:
         if r["kind"] == "transfer_speed":

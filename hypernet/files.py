@@ -1,4 +1,4 @@
-"""Writing directories atomically: build in a temporary sibling, then swap it in with renames."""
+"""Writing files and directories atomically: build in a temporary sibling, then swap it in with a rename."""
 
 from __future__ import annotations
 
@@ -25,3 +25,10 @@ def fresh_tmp(out: Path) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     return tmp
+
+
+def write_text(out: Path, text: str) -> None:
+    """Write ``text`` to the file ``out`` so that a reader (or a killed writer) sees the old or the new content."""
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, out)

@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from hypernet import Hypernet, HypernetConfig
+from hypernet.files import write_text
 from tokenizers_zoo import load_tokenizer
 
 from ..data import read_texts
@@ -153,9 +154,7 @@ def init_weights(net: Hypernet, spec: str, base_model: Any, run: Path | None) ->
         return
     record = {"spec": str(spec), "sha256": hashlib.sha256((path / WEIGHTS_NAME).read_bytes()).hexdigest(),
               "card": parent_card(path, parent.config.base_model), "base_model": parent.config.base_model}
-    tmp = run / "init_from.json.tmp"  # a run killed here restarts from init_from: no half record to trust
-    tmp.write_text(json.dumps(record, indent=1))
-    tmp.replace(run / "init_from.json")
+    write_text(run / "init_from.json", json.dumps(record, indent=1))  # a killed run restarts from init_from
     log.info("initialised from %s", spec)
 
 

@@ -58,9 +58,8 @@ def parent_card(path: Path, base_model: str) -> str | None:
     run = path.parent
     if path.name != "hypernet" or not (run / "config.yaml").exists() or not (run / "metrics.jsonl").exists():
         return None
-    recorded = run_facts(run)["hardware"]  # runs from before it was recorded: do not guess this machine
-    return hypernet_card(run, name=run.name, base_model=base_model,
-                         hardware=None if recorded else "not recorded in its run directory")
+    # a run from before machines were recorded: say so rather than name this one
+    return hypernet_card(run, name=run.name, base_model=base_model, unrecorded="not recorded in its run directory")
 
 
 def parent_lines(run: Path, base_model: str) -> list[str]:
@@ -100,10 +99,10 @@ def this_machine() -> str:
 
 
 def hypernet_card(run: str | os.PathLike, *, name: str, base_model: str, fvt: dict | None = None,
-                  hardware: str | None = None, size_mb: float | None = None) -> str:
+                  hardware: str | None = None, size_mb: float | None = None, unrecorded: str | None = None) -> str:
     """Markdown card for the hypernetwork trained in ``run``; ``fvt``: {tokenizer: {lang: bpb}} on the same texts.
     ``hardware``: the card's hardware line; by default the machines the run recorded (each session's first
-    metrics row), else this one."""
+    metrics row), else ``unrecorded``, else this machine."""
     run = Path(run).expanduser()
     cfg = HypernetTrainConfig.from_yaml(run / "config.yaml")
     facts = run_facts(run, cfg.warmup_steps)
@@ -125,7 +124,8 @@ def hypernet_card(run: str | os.PathLike, *, name: str, base_model: str, fvt: di
              + (f"; resumed with a longer `steps` after step {', '.join(f'{s:,}' for s in facts['restarts'])} (the "
                 "cosine schedule restarted there at the longer horizon)" if facts["restarts"] else ""),
              f"- wall time: {facts['wall_s'] / 3600:.2f} h over {facts['sessions']} session(s) (resumed from "
-             "checkpoints)", f"- hardware: {hardware or '; then '.join(facts['hardware']) or this_machine()}", ""]
+             "checkpoints)", f"- hardware: {hardware or '; then '.join(facts['hardware']) or unrecorded or this_machine()}",
+             ""]
     ev = facts["eval"]
     if ev and ev["eval_bpb"]:  # a run with no eval_tokenizers has nothing to tabulate
         langs = sorted(next(iter(ev["eval_bpb"].values())))

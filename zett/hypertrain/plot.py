@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+
+from hypernet.files import write_text
 
 W, H, PAD = 640, 240, 40
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
@@ -52,6 +53,4 @@ def write_curves(metrics: Path, out: Path) -> None:
     parts += _panel(bpb, H, "zero-shot BPB (mean over languages)")
     svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{2 * H}" font-family="sans-serif">'
            + "".join(parts) + "</svg>\n")
-    tmp = out.with_name(out.name + f".tmp-{os.getpid()}")
-    tmp.write_text(svg)
-    os.replace(tmp, out)
+    write_text(out, svg)
