@@ -35,6 +35,19 @@ def special_roles(tokenizer: Any) -> dict[str, int]:
     return roles
 
 
+def start_token_id(tokenizer: Any) -> int:
+    """The token every scored text starts with: the tokenizer's BOS, else its EOS (context only, never scored).
+
+    One rule for evaluation, distillation batches and generation prompts, so a model is scored and trained on
+    the same kind of start. Raises ``ValueError`` naming the fix when the tokenizer has neither."""
+    idx = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    if idx is None:
+        name = getattr(tokenizer, "name_or_path", "") or "tokenizer"
+        raise ValueError(f"{name} has neither BOS nor EOS to start a text with; set one "
+                         "(tokenizer.add_special_tokens({'eos_token': ...}))")
+    return int(idx)
+
+
 def added_specials(tokenizer: Any) -> tuple[list[int], list[int]]:
     """The special ids the tokenizer puts before and after a text when asked to add them."""
     plain = encode_text(tokenizer, "a")

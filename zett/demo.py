@@ -24,7 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .evaluate import bits_per_byte
-from tokenizers_zoo import encode_text
+from tokenizers_zoo import encode_text, start_token_id
 
 from .models import load_model
 from .paths import assets_dir, models_dir
@@ -86,7 +86,7 @@ def default_hypernet() -> str | None:
 
 def continuation(model: Any, tok: Any, prompt: str = PROMPT, n_bytes: int = 48) -> str:
     """A short greedy continuation (about ``n_bytes`` bytes whatever the tokenizer)."""
-    ids = [tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id] + encode_text(tok, prompt)
+    ids = [start_token_id(tok)] + encode_text(tok, prompt)
     per_token = max(1.0, len(prompt.encode()) / max(1, len(ids) - 1))
     with torch.no_grad():
         out = model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from tokenizers_zoo import encode_text
+from tokenizers_zoo import encode_text, start_token_id
 
 
 @dataclass
@@ -69,10 +69,7 @@ def token_logprobs(model: Any, tokenizer: Any, texts: Iterable[str], *, batch_to
     texts = [t for t in texts]
     if not texts or not any(texts):
         raise ValueError("no text to evaluate: pass a non-empty list of non-empty strings")
-    start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
-    if start is None:
-        raise ValueError("tokenizer has neither BOS nor EOS to start a document with; set one "
-                         "(tokenizer.add_special_tokens({'eos_token': ...}))")
+    start = start_token_id(tokenizer)
     limit = getattr(model.config, "max_position_embeddings", None)
     max_length = min(max_length, limit) if limit else max_length
     stride = stride or max(1, (3 * max_length) // 4)

@@ -12,16 +12,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from tokenizers_zoo import Aligner, TokenKind, encode_text, vocabulary
+from tokenizers_zoo import Aligner, TokenKind, encode_text, start_token_id, vocabulary
 
 NO_OFFSET = -(10 ** 9)  # text byte offset of a token that has no bytes in the text (start token, specials)
-
-
-def start_id(tokenizer: Any) -> int:
-    idx = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
-    if idx is None:
-        raise ValueError(f"{tokenizer.name_or_path or 'tokenizer'} has neither BOS nor EOS to start a text with")
-    return int(idx)
 
 
 def step_indices(n_texts: int, batch_size: int, step: int, seed: int) -> list[int]:
@@ -61,7 +54,7 @@ class StepBatches(Dataset):
     def collate(self, indices: list[int]) -> dict[str, torch.Tensor]:
         if self._aligner is None:  # built lazily: once per worker process
             self._aligner = Aligner(self.teacher_tok, self.student_tok)
-        s_start, t_start = start_id(self.student_tok), start_id(self.teacher_tok)
+        s_start, t_start = start_token_id(self.student_tok), start_token_id(self.teacher_tok)
         s_rows, t_rows = [], []
         for i in indices:
             text = self.texts[i]

@@ -21,9 +21,9 @@ from torch.utils.data import Dataset
 
 from hypernet import Decomposer, exact_matches
 from hypernet.model import network_rows
-from tokenizers_zoo import Aligner, TokenKind, TokenizerSampler, encode_text, is_byte_tokenizer, vocabulary
+from tokenizers_zoo import Aligner, TokenKind, TokenizerSampler, encode_text, is_byte_tokenizer, start_token_id, vocabulary
 
-from ..distill.data import pad_rows, start_id, step_indices
+from ..distill.data import pad_rows, step_indices
 from ..losses import boundary_mask
 
 
@@ -83,8 +83,8 @@ class HypernetBatches(Dataset):
     def collate(self, tok: Any, indices: list[int], step: int) -> dict[str, Any]:
         if self._decomposer is None:
             self._decomposer = Decomposer(self.base)
-        s_rows = [[start_id(tok)] + encode_text(tok, self.texts[i]) for i in indices]
-        t_rows = [[start_id(self.base)] + encode_text(self.base, self.texts[i]) for i in indices]
+        s_rows = [[start_token_id(tok)] + encode_text(tok, self.texts[i]) for i in indices]
+        t_rows = [[start_token_id(self.base)] + encode_text(self.base, self.texts[i]) for i in indices]
         s_len, t_len = max(map(len, s_rows)), max(map(len, t_rows))
         aligner = self._aligner(tok)
         aligned = aligner.batch(list(zip(t_rows, s_rows)), t_len, s_len)
@@ -93,7 +93,7 @@ class HypernetBatches(Dataset):
         remap[local] = np.arange(len(local))
         batch: dict[str, Any] = {"text_index": torch.tensor(indices, dtype=torch.long)}
         batch["student_input_ids"], batch["student_attention_mask"] = pad_rows([remap[r].tolist() for r in s_rows], 0)
-        batch["teacher_input_ids"], batch["teacher_attention_mask"] = pad_rows(t_rows, start_id(self.base))
+        batch["teacher_input_ids"], batch["teacher_attention_mask"] = pad_rows(t_rows, start_token_id(self.base))
         batch.update(teacher_chunk_id=aligned["teacher_chunk_id"], student_chunk_id=aligned["student_chunk_id"],
                      num_chunks=aligned["num_chunks"])
         batch.update(self.rows(tok, local))
