@@ -1,9 +1,16 @@
-"""Writing files and directories atomically: build in a temporary sibling, then swap it in with a rename."""
+"""Writing files and directories atomically: build in a temporary sibling, then swap it in with a rename.
+
+:func:`atomic_dir` is how zett writes a directory (hypernetworks, exported models, the GGUF cache; checkpoints use its
+two halves, :func:`fresh_tmp` and :func:`replace_dir`): a reader sees the old directory or the new one, and a failed
+write leaves no temporary directory behind.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -25,6 +32,19 @@ def fresh_tmp(out: Path) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     return tmp
+
+
+@contextmanager
+def atomic_dir(out: str | os.PathLike) -> Iterator[Path]:
+    """``with atomic_dir(out) as tmp:`` write the files into ``tmp``; on leaving the block without an error,
+    ``tmp`` replaces ``out`` (:func:`replace_dir`); on an error ``out`` is untouched and ``tmp`` is deleted."""
+    out = Path(out)
+    tmp = fresh_tmp(out)
+    try:
+        yield tmp
+        replace_dir(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_text(out: Path, text: str) -> None:

@@ -18,50 +18,25 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+from huggingface_hub import ModelHubMixin
 from torch import nn
 
 from tokenizers_zoo import TokenKind, vocabulary
 
+from .config import CONFIG_NAME, HypernetConfig, read_config
 from .decompose import Decomposer
 from .embeddings import Embeddings, base_embeddings
-from .files import fresh_tmp, replace_dir
+from .files import atomic_dir
+from .hub import SHIPPED_DIR, TAGS, WEIGHTS_NAME, default_card, push_folder, resolve, shipped
 from .predictors.fvt import bag_mean
 
-CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
-SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
-
-
-@dataclass
-class HypernetConfig:
-    """Shape of a hypernetwork and the base model it belongs to (``base_*`` fields are filled by
-    :meth:`Hypernet.for_base`)."""
-
-    hidden_size: int = 384
-    num_layers: int = 3
-    num_heads: int = 6
-    ffn_mult: int = 2
-    max_subtokens: int = 8
-    base_model: str = ""
-    base_vocab_size: int = 0
-    embedding_dim: int = 0
-    tied: bool = True
-    num_fallback: int = 0
-    fingerprint: str = ""
-    library_version: str = field(default="")
-
-    def __post_init__(self) -> None:
-        if self.hidden_size % self.num_heads:
-            raise ValueError(f"hidden_size {self.hidden_size} is not a multiple of num_heads {self.num_heads}")
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "HypernetConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+__all__ = ["CONFIG_NAME", "SHIPPED_DIR", "WEIGHTS_NAME", "Hypernet", "HypernetConfig", "fingerprint", "network_rows",
+           "resolve", "shipped"]
 
 
 def fingerprint(emb: Embeddings) -> str:
@@ -75,8 +50,13 @@ def fingerprint(emb: Embeddings) -> str:
     return h.hexdigest()[:32]
 
 
-class Hypernet(nn.Module):
-    """Predicts input (and, for untied bases, output) embeddings for arbitrary tokens."""
+class Hypernet(nn.Module, ModelHubMixin, library_name="zett", tags=list(TAGS)):
+    """Predicts input (and, for untied bases, output) embeddings for arbitrary tokens.
+
+    A Hub model in the ``huggingface_hub.ModelHubMixin`` sense: :meth:`from_pretrained` (a directory, a shipped
+    name or a Hub id, with ``revision``/``token``/``cache_dir``/``local_files_only``), :meth:`save_pretrained`
+    and :meth:`push_to_hub`; the directory holds a flat ``config.json``, ``model.safetensors`` and a README.md card.
+    """
 
     def __init__(self, config: HypernetConfig):
         super().__init__()
@@ -226,56 +206,95 @@ class Hypernet(nn.Module):
         mats = out.split(d, dim=1)
         return Embeddings(mats[0].contiguous(), mats[1].contiguous() if len(mats) > 1 else None)
 
-    # -- saving and loading ---------------------------------------------------------------------------------
+    # -- saving, loading, the Hub --------------------------------------------------------------------------
 
-    def save_pretrained(self, path: str | os.PathLike, *, dtype: torch.dtype | None = None,
+    def save_pretrained(self, save_directory: str | os.PathLike, *, dtype: torch.dtype | None = None,
                         card: str | None = None) -> Path:
-        """``config.json`` + ``model.safetensors`` (own weights only; ``dtype=torch.bfloat16`` halves the file)
-        + ``README.md`` when ``card`` is given, written atomically."""
-        from safetensors.torch import save_file
-
-        path = Path(path)
-        tmp = fresh_tmp(path)
-        (tmp / CONFIG_NAME).write_text(json.dumps({"zett_hypernet": asdict(self.config)}, indent=2))
-        state = {k: v.detach().cpu().to(dtype or v.dtype).contiguous() for k, v in self.state_dict().items()}
-        save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
-        if card:
-            (tmp / "README.md").write_text(card)
-        replace_dir(tmp, path)
+        """``config.json`` (flat) + ``model.safetensors`` (own weights only; ``dtype=torch.bfloat16`` halves the
+        file) + ``README.md`` (``card``, by default :meth:`generate_model_card`'s), written atomically."""
+        path = Path(save_directory).expanduser()
+        with atomic_dir(path) as tmp:
+            self._save_pretrained(tmp, dtype=dtype)
+            (tmp / "README.md").write_text(card if card is not None else str(self.generate_model_card()),
+                                           encoding="utf-8")
         return path
 
-    @classmethod
-    def from_pretrained(cls, spec: str | os.PathLike, base_model: Any = None, base_tokenizer: Any = None, *,
-                        strict: bool = True) -> "Hypernet":
-        """Load from a directory, a name shipped with zett (``smollm2-135m``) or a Hub id; bind to
-        ``base_model``/``base_tokenizer`` when given (a fingerprint mismatch is an error)."""
-        from safetensors.torch import load_file
+    def _save_pretrained(self, save_directory: Path, dtype: torch.dtype | None = None) -> None:
+        from safetensors.torch import save_file
 
-        path = resolve(spec)
-        raw = json.loads((path / CONFIG_NAME).read_text())
-        if "zett_hypernet" not in raw:
-            raise ValueError(f"{path / CONFIG_NAME} is not a zett hypernetwork config (no 'zett_hypernet' key)")
-        net = cls(HypernetConfig.from_dict(raw["zett_hypernet"]))
-        state = load_file(str(path / WEIGHTS_NAME))
-        net.load_state_dict({k: v.float() for k, v in state.items()})
-        net.source = str(spec)
+        (save_directory / CONFIG_NAME).write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
+        state = {k: v.detach().cpu().to(dtype or v.dtype).contiguous() for k, v in self.state_dict().items()}
+        save_file(state, str(save_directory / WEIGHTS_NAME), metadata={"format": "pt"})
+
+    def generate_model_card(self, *args: Any, **kwargs: Any) -> Any:
+        """The card :meth:`save_pretrained` writes when given none (a ``huggingface_hub.ModelCard``): YAML front
+        matter (``base_model`` when it is a Hub id, ``library_name: zett``, tags), the base model, the
+        architecture and how to use it."""
+        from huggingface_hub import ModelCard
+
+        return ModelCard(default_card(self.config))
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, base_model: Any = None,
+                        base_tokenizer: Any = None, *, strict: bool = True, revision: str | None = None,
+                        token: str | bool | None = None, cache_dir: str | os.PathLike | None = None,
+                        local_files_only: bool = False, force_download: bool = False) -> "Hypernet":
+        """Load from a directory, a name shipped with zett (``smollm2-135m``) or a Hub id (``revision``, ``token``,
+        ``cache_dir``, ``local_files_only``, ``force_download`` as in ``huggingface_hub``); bind to
+        ``base_model``/``base_tokenizer`` when given (a fingerprint mismatch is an error). A truncated or foreign
+        file is a one-line ValueError naming it."""
+        if base_model is not None and base_tokenizer is None:
+            raise ValueError("binding a hypernetwork needs base_tokenizer= too")
+        net = cls._from_pretrained(model_id=str(pretrained_model_name_or_path), revision=revision,
+                                   cache_dir=cache_dir, force_download=force_download,
+                                   local_files_only=local_files_only, token=token)
         if base_model is not None:
-            if base_tokenizer is None:
-                raise ValueError("binding a hypernetwork needs base_tokenizer= too")
             net.bind(base_model, base_tokenizer, strict=strict)
         return net
 
-    def push_to_hub(self, repo_id: str, *, private: bool = False, token: str | None = None) -> str:
-        import tempfile
+    @classmethod
+    def _from_pretrained(cls, *, model_id: str, revision: str | None, cache_dir: str | os.PathLike | None,
+                         force_download: bool, local_files_only: bool, token: str | bool | None) -> "Hypernet":
+        path = resolve(model_id, revision=revision, token=token, cache_dir=cache_dir,
+                       local_files_only=local_files_only, force_download=force_download)
+        net = cls(read_config(path / CONFIG_NAME))
+        _load_weights(net, path / WEIGHTS_NAME, path / CONFIG_NAME)
+        net.source = model_id + (f"@{revision}" if revision else "")
+        return net
 
-        from huggingface_hub import HfApi
-
-        api = HfApi(token=token)
-        api.create_repo(repo_id, private=private, exist_ok=True)
+    def push_to_hub(self, repo_id: str, *, private: bool = True, token: str | None = None,
+                    commit_message: str | None = None, branch: str | None = None, card: str | None = None,
+                    dtype: torch.dtype | None = None) -> str:
+        """Upload this network (as :meth:`save_pretrained` writes it, ``card`` and ``dtype`` included) to the Hub
+        model repo ``repo_id`` through :func:`hypernet.hub.push_folder`: a missing repo is created **private**
+        unless ``private=False``. Returns the commit URL."""
         with tempfile.TemporaryDirectory() as tmp:
-            folder = self.save_pretrained(Path(tmp) / "hypernet")
-            api.upload_folder(repo_id=repo_id, folder_path=str(folder))
-        return repo_id
+            folder = self.save_pretrained(Path(tmp) / "hypernet", dtype=dtype, card=card)
+            return push_folder(folder, repo_id, private=private, token=token, commit_message=commit_message,
+                               revision=branch)
+
+
+def _load_weights(net: Hypernet, file: Path, config: Path) -> None:
+    """``file``'s tensors into ``net``; a missing, truncated or mismatched file is a one-line ValueError."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    fix = "download or export the hypernetwork again (config.json and model.safetensors together)"
+    try:
+        state = load_file(str(file))
+    except (OSError, SafetensorError) as exc:
+        problem = "is missing" if not file.exists() else "is truncated or not a safetensors file"
+        said = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"hypernetwork weights {file} {problem} ({said}); {fix}") from exc
+    want = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in state.items()}
+    if want != got:
+        found = {"missing": sorted(want.keys() - got.keys()), "unexpected": sorted(got.keys() - want.keys()),
+                 "shapes": [f"{k} {got[k]} vs {want[k]}" for k in sorted(want.keys() & got.keys())
+                            if got[k] != want[k]]}
+        parts = [f"{kind} {', '.join(names[:3])}" for kind, names in found.items() if names]
+        raise ValueError(f"hypernetwork weights {file} do not fit {config} ({'; '.join(parts)}); {fix}")
+    net.load_state_dict({k: v.float() for k, v in state.items()})
 
 
 def network_rows(vocab: Any, ids: Any = None) -> torch.Tensor:
@@ -300,30 +319,3 @@ def _head(hidden: int, out: int) -> nn.Sequential:
     nn.init.zeros_(head[-1].weight)
     nn.init.zeros_(head[-1].bias)
     return head
-
-
-def shipped() -> list[str]:
-    """Names of the hypernetworks shipped with this package."""
-    return sorted(p.name for p in SHIPPED_DIR.glob("*") if (p / CONFIG_NAME).exists()) if SHIPPED_DIR.exists() else []
-
-
-def resolve(spec: str | os.PathLike) -> Path:
-    """An existing path → a shipped name → a Hub id (downloaded to the Hugging Face cache)."""
-    path = Path(spec).expanduser()
-    if path.exists():
-        if not (path / CONFIG_NAME).exists():
-            raise ValueError(f"{path} has no {CONFIG_NAME}; pass a directory written by Hypernet.save_pretrained")
-        return path
-    if str(spec) in shipped():
-        return SHIPPED_DIR / str(spec)
-    name = str(spec)
-    if name.count("/") == 1 and not name.startswith((".", "/", "~")):
-        from huggingface_hub import snapshot_download
-
-        try:
-            return Path(snapshot_download(name, allow_patterns=[CONFIG_NAME, WEIGHTS_NAME]))
-        except Exception as exc:  # offline, unknown repo, ...
-            raise ValueError(f"cannot load hypernetwork {name!r}: not a local path, not shipped "
-                             f"({', '.join(shipped()) or 'none shipped'}), and the Hub said: {exc}") from exc
-    raise ValueError(f"hypernetwork {name!r} not found: not a directory, not a shipped name "
-                     f"({', '.join(shipped()) or 'none shipped'}), not a Hub id (owner/name)")

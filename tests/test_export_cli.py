@@ -17,13 +17,15 @@ def transferred(tiny_model_dir):
     return zett.transfer(model, "byte")
 
 
-def test_export_round_trip_and_card(tmp_path, transferred):
+def test_export_round_trip_and_card(tmp_path, transferred, tiny_model_dir):
     model, tok = transferred
     out = zett.export(model, tok, tmp_path / "m", bpb={"en": 1.234})
     names = {p.name for p in out.iterdir()}
     assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "README.md"} <= names
     card = (out / "README.md").read_text()
-    assert card.startswith("---\nbase_model:") and "library_name: zett" in card and "| en | 1.2340 |" in card
+    # a base loaded from a local path: named in the table, not as base_model in the metadata (invalid on the Hub)
+    assert card.startswith("---\nlibrary_name: zett\n") and "| en | 1.2340 |" in card
+    assert f"| base model | {tiny_model_dir} |" in card
     assert "| method | fvt |" in card
     again = AutoModelForCausalLM.from_pretrained(out)
     ids = torch.tensor([AutoTokenizer.from_pretrained(out)("abc").input_ids])

@@ -82,7 +82,9 @@ def test_save_load_round_trip(tmp_path, byte_bpe, spm_bpe):
     model = tiny_llama(len(byte_bpe), tied=False)
     net = trained_like(Hypernet.for_base(model, byte_bpe, HypernetConfig(**SMALL)))
     path = net.save_pretrained(tmp_path / "hn")
-    cfg = json.loads((path / "config.json").read_text())["zett_hypernet"]
+    assert {f.name for f in path.iterdir()} == {"config.json", "model.safetensors", "README.md"}
+    cfg = json.loads((path / "config.json").read_text())  # flat, like a Hub model's
+    assert cfg["model_type"] == "zett_hypernet"
     assert cfg["fingerprint"] == net.config.fingerprint and cfg["base_vocab_size"] == len(byte_bpe)
     weights = load_file(str(path / "model.safetensors"))
     assert not any(k in ("table", "mu", "sigma") for k in weights)  # never the base embeddings

@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--overwrite", action="store_true")
     t.add_argument("--eval-texts", help="JSONL/text file: measure BPB of the result and put it in the card")
     t.add_argument("--max-docs", type=int, default=20)
-    t.add_argument("--push-to-hub", metavar="REPO", help="also upload to this Hub model repo")
+    t.add_argument("--push-to-hub", metavar="REPO", help="also upload to this Hub model repo (created private)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--distill-steps", type=int, default=0, help="continue with N steps of ALM self-distillation")
     t.add_argument("--distill-data", help="JSONL/text file for --distill-steps")

@@ -1,24 +1,23 @@
 """``zett.export``: a plain ``transformers`` directory with a model card, optionally pushed (SPEC §5.5).
 
 Writes go to a temporary directory beside ``out_dir`` that is renamed at the
-end, so an interrupted export never leaves a half-written model behind.
+end (:func:`hypernet.files.atomic_dir`), so an interrupted export never leaves
+a half-written model behind. Pushing goes through :func:`hypernet.hub.push_folder`,
+as a hypernetwork's does: a missing repo is created private unless ``private=False``.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from hypernet.files import replace_dir
+from hypernet.files import atomic_dir
+from hypernet.hub import front_matter, push_folder
 
 from . import __version__
 
-log = logging.getLogger(__name__)
+__all__ = ["export", "model_card", "prepare_out_dir", "push_folder"]
 
 
 def prepare_out_dir(out_dir: str | os.PathLike, overwrite: bool) -> Path:
@@ -31,23 +30,15 @@ def prepare_out_dir(out_dir: str | os.PathLike, overwrite: bool) -> Path:
     return out
 
 
-def atomic_dir(out: Path):
-    """A fresh temporary directory beside ``out``; call ``commit(tmp, out)`` to move it in place."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-
-
-commit = replace_dir
-
-
 def model_card(model: Any, tokenizer: Any, *, bpb: dict | float | None = None, extra: dict | None = None) -> str:
-    """README.md text: YAML front matter, then the recipe and the measured bits per byte."""
+    """README.md text: YAML front matter (``base_model`` only when it is a Hub id: a local path or a GGUF file
+    name is no valid Hub metadata, and is named in the table instead), then the recipe and the measured bits per
+    byte."""
     info = dict(getattr(model.config, "zett", None) or {})
     info.update(extra or {})
     base = info.get("base_model") or str(getattr(model, "name_or_path", "") or "unknown")
     licence = info.get("license", "other")
-    lines = ["---", f"base_model: {json.dumps(base)}", "library_name: zett", f"license: {licence}",
-             "tags:", "- zett", "- tokenizer-transfer", "---", "",
+    lines = [front_matter(base, tags=["zett", "tokenizer-transfer"], licence=licence),
              f"# {Path(base).name or base} with a new tokenizer", "",
              f"Made with zett {__version__}: the embeddings for the target tokenizer were predicted, the rest "
              "of the model is unchanged. Loads with plain `transformers` (no `trust_remote_code`).", "",
@@ -70,28 +61,13 @@ def model_card(model: Any, tokenizer: Any, *, bpb: dict | float | None = None, e
 def export(model: Any, tokenizer: Any, out_dir: str | os.PathLike, *, push_to_hub: str | None = None,
            bpb: dict | float | None = None, card: dict | None = None, overwrite: bool = False,
            private: bool = True, token: str | None = None) -> Path:
-    """Save ``model`` + ``tokenizer`` + README.md to ``out_dir``; push to the Hub repo ``push_to_hub`` if given."""
+    """Save ``model`` + ``tokenizer`` + README.md to ``out_dir``; push to the Hub repo ``push_to_hub`` if given
+    (created private unless ``private=False``)."""
     out = prepare_out_dir(out_dir, overwrite)
-    tmp = atomic_dir(out)
-    try:
+    with atomic_dir(out) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / "README.md").write_text(model_card(model, tokenizer, bpb=bpb, extra=card), encoding="utf-8")
-        commit(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     if push_to_hub:
         push_folder(out, push_to_hub, private=private, token=token)
     return out
-
-
-def push_folder(folder: Path, repo_id: str, *, private: bool = True, token: str | None = None) -> str:
-    """Upload ``folder`` to the Hub model repo ``repo_id`` (created if missing); returns the commit URL."""
-    from huggingface_hub import HfApi
-
-    api = HfApi(token=token)
-    api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-    info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model",
-                             commit_message=f"Upload with zett {__version__}")
-    log.info("pushed %s to %s", folder, repo_id)
-    return str(getattr(info, "commit_url", info))

@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from hypernet.hub import TAGS, front_matter
+
 from .config import HypernetTrainConfig
 
 
@@ -50,16 +52,15 @@ def run_facts(run: Path, warmup_steps: int = 0) -> dict[str, Any]:
 
 
 def parent_card(path: Path, base_model: str) -> str | None:
-    """The card of the network at ``path`` that a run starts from: its README.md, or, for the ``hypernet/`` of
-    a train-hypernet run directory (how legs are chained), the card that run would export with, so the chain of
-    legs stays on the last one's card. None when neither is there."""
-    if (path / "README.md").exists():
-        return (path / "README.md").read_text()
+    """The card of the network at ``path`` that a run starts from: for the ``hypernet/`` of a train-hypernet run
+    directory (how legs are chained), the card that run would export with, so the chain of legs stays on the last
+    one's card (its own README.md is the generic one of ``save_pretrained``); else its README.md. None when
+    neither is there."""
     run = path.parent
-    if path.name != "hypernet" or not (run / "config.yaml").exists() or not (run / "metrics.jsonl").exists():
-        return None
-    # a run from before machines were recorded: say so rather than name this one
-    return hypernet_card(run, name=run.name, base_model=base_model, unrecorded="not recorded in its run directory")
+    if path.name == "hypernet" and (run / "config.yaml").exists() and (run / "metrics.jsonl").exists():
+        # a run from before machines were recorded: say so rather than name this one
+        return hypernet_card(run, name=run.name, base_model=base_model, unrecorded="not recorded in its run directory")
+    return (path / "README.md").read_text() if (path / "README.md").exists() else None
 
 
 def parent_lines(run: Path, base_model: str) -> list[str]:
@@ -108,7 +109,7 @@ def hypernet_card(run: str | os.PathLike, *, name: str, base_model: str, fvt: di
     facts = run_facts(run, cfg.warmup_steps)
     names = {"sft": "next-token", "alm": "ALM", "lexical": "lexical"}
     objective = " + ".join(f"{w:g} x {names.get(k, k)}" for k, w in cfg.losses.items())
-    lines = [f"# {name}: a zett hypernetwork for {base_model}", "",
+    lines = [front_matter(base_model, tags=list(TAGS)), f"# {name}: a zett hypernetwork for {base_model}", "",
              f"Predicts input/output embeddings of `{base_model}` for any tokenizer (subword or bytes), zero-shot:",
              "", "```python", "import zett", f'model, tok = zett.transfer(model, "byte", hypernet="{name}")', "```", "",
              "## Training", "", *parent_lines(run, base_model),
