@@ -1,6 +1,7 @@
 """Hub-native artifacts without the network: Hypernet from_pretrained/save_pretrained/push_to_hub (local paths and
 a mocked Hub), flat config (the older nested one still read), cards with front matter for hypernetworks and
-exported models, one push helper with one privacy default, clear errors for broken files."""
+exported models, one push helper with one privacy default, clear errors for broken files, load_model keyword
+arguments."""
 
 import json
 import shutil
@@ -206,6 +207,50 @@ def test_atomic_dir_keeps_the_old_directory_on_failure(tmp_path):
     with atomic_dir(out) as tmp:
         (tmp / "b.txt").write_text("new")
     assert [p.name for p in out.iterdir()] == ["b.txt"] and [p.name for p in tmp_path.iterdir()] == ["d"]
+
+
+def test_load_model_passes_from_pretrained_arguments(tiny_model_dir, byte_bpe, monkeypatch):
+    from zett import models
+
+    seen = []
+    original = models.AutoModelForCausalLM.from_pretrained
+
+    def spy(name, **kw):
+        seen.append((name, kw))
+        return original(name, **kw)
+
+    monkeypatch.setattr(models.AutoModelForCausalLM, "from_pretrained", spy)
+    model, tok = zett.load_model(tiny_model_dir, dtype=torch.bfloat16, revision="main", trust_remote_code=False,
+                                 device_map="cpu")
+    assert next(model.parameters()).dtype == torch.bfloat16 and len(tok) == len(byte_bpe)
+    assert seen[-1] == (str(tiny_model_dir), {"dtype": torch.bfloat16, "revision": "main",
+                                              "trust_remote_code": False, "device_map": "cpu"})
+    with pytest.raises(ValueError, match="not both"):
+        zett.load_model(tiny_model_dir, device="cpu", device_map="cpu")
+    # a Hub id: the model and the tokenizer come from the same revision, with the same token
+    tok_calls = []
+    monkeypatch.setattr(models.AutoModelForCausalLM, "from_pretrained", lambda name, **kw: original(tiny_model_dir))
+    monkeypatch.setattr(models.AutoTokenizer, "from_pretrained",
+                        lambda name, **kw: tok_calls.append((name, kw)) or byte_bpe)
+    zett.load_model("org/model", revision="abc123", token="t0k", device_map="cpu")
+    assert tok_calls == [("org/model", {"revision": "abc123", "token": "t0k"})]
+
+
+def test_a_gguf_base_is_named_by_its_file_in_cards(tmp_path, tiny_model_dir):
+    from zett.models import SOURCE_FILE
+
+    # what load_model leaves for a GGUF file: its dequantised copy, recording the file it came from
+    converted = tmp_path / "converted"
+    shutil.copytree(tiny_model_dir, converted)
+    (converted / SOURCE_FILE).write_text(json.dumps({"source": "/home/me/models/Tiny-1B.Q4_1.gguf"}))
+    model, _ = zett.load_model(converted)
+    new, tok = zett.transfer(model, "byte")
+    assert new.config.zett["base_model"] == "Tiny-1B.Q4_1.gguf"
+    card = zett.model_card(new, tok)
+    assert "| base model | Tiny-1B.Q4_1.gguf |" in card and "/home/me" not in card
+    assert "base_model" not in front(card) and front(card)["library_name"] == "zett"
+    new.config.zett["base_model"] = "org/Tiny-1B"  # a Hub id is valid metadata
+    assert front(zett.model_card(new, tok))["base_model"] == "org/Tiny-1B"
 
 
 def test_a_trained_hypernetworks_card_has_front_matter(tmp_path):

@@ -36,6 +36,14 @@ def test_self_transfer_is_exact(smollm2):
         assert torch.equal(new(ids).logits, model(ids).logits)
 
 
+def test_cards_name_a_gguf_base_by_its_file(smollm2):
+    model, _ = smollm2
+    new, tok = zett.transfer(model, "byte")
+    card = zett.model_card(new, tok)
+    assert new.config.zett["base_model"] == smollm2_gguf().name and f"| base model | {smollm2_gguf().name} |" in card
+    assert str(smollm2_gguf().parent) not in card and "base_model:" not in card.split("---")[1]
+
+
 def test_transfer_to_qwen3_is_usable(smollm2):
     model, _ = smollm2
     new, tok = zett.transfer(model, ASSETS / "tokenizers" / "qwen3")

@@ -11,14 +11,13 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoModelForCausalLM
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from hypernet.files import atomic_dir
 from tokenizers_zoo import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -30,8 +29,16 @@ def cache_dir() -> Path:
 
 
 def load_model(spec: str | os.PathLike, *, dtype: torch.dtype | str | None = None,
-               device: str | torch.device | None = None) -> tuple[Any, Any]:
-    """Load ``(model, tokenizer)`` from a Hub id, a local directory or a ``.gguf`` file."""
+               device: str | torch.device | None = None, **kwargs: Any) -> tuple[Any, Any]:
+    """Load ``(model, tokenizer)`` from a Hub id, a local directory or a ``.gguf`` file.
+
+    ``dtype``: default ``"auto"`` (the checkpoint's). ``kwargs`` go to ``AutoModelForCausalLM.from_pretrained``
+    for every kind of spec (``device_map``, ``revision``, ``token``, ``trust_remote_code``, ``cache_dir``, ...;
+    for a GGUF file, to the load of its cached conversion); for a Hub id, its Hub arguments (``revision``,
+    ``token``, ...) load the tokenizer too.
+    """
+    if device is not None and kwargs.get("device_map") is not None:
+        raise ValueError("pass device= or device_map=, not both")
     path = Path(str(spec)).expanduser()
     if path.suffix.lower() == ".gguf" or (path.is_dir() and _single_gguf(path)):
         gguf = path if path.suffix.lower() == ".gguf" else _single_gguf(path)
@@ -41,25 +48,32 @@ def load_model(spec: str | os.PathLike, *, dtype: torch.dtype | str | None = Non
         path = _cached_gguf(gguf)
     elif not path.exists() and str(spec).startswith((".", "/", "~")):
         raise FileNotFoundError(f"model path {spec} does not exist; check the path")
-    kwargs = {"dtype": dtype if dtype is not None else "auto"}
     target = str(path) if path.exists() else str(spec)
     try:
-        model = AutoModelForCausalLM.from_pretrained(target, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(target, dtype=dtype if dtype is not None else "auto", **kwargs)
     except (OSError, ValueError) as exc:
         raise ValueError(f"cannot load a causal LM from {spec!r} ({type(exc).__name__}: {str(exc)[:200]}); "
                          "pass a local model directory, a .gguf file or a reachable Hub id") from exc
     if device is not None:
         model.to(device)
     model.eval()
+    hub = {k: v for k, v in kwargs.items() if k in _TOKENIZER_HUB_ARGS and v is not None}
+    if hub and not path.exists():  # the tokenizer of the same revision, with the same credentials
+        return model, load_tokenizer(AutoTokenizer.from_pretrained(target, **hub))
     return model, load_tokenizer(target)
 
 
+_TOKENIZER_HUB_ARGS = ("revision", "token", "cache_dir", "local_files_only", "force_download", "subfolder",
+                       "trust_remote_code")
+
+
 def model_source(model: Any) -> str:
-    """What the model was loaded from: the GGUF file for a cached conversion, else its name_or_path."""
+    """What the model was loaded from, as cards record it: the GGUF file's name (not its local path) for a cached
+    conversion, else its name_or_path."""
     name = str(getattr(model, "name_or_path", "") or getattr(model.config, "_name_or_path", ""))
     record = Path(name) / SOURCE_FILE if name else None
     if record is not None and record.exists():
-        return json.loads(record.read_text())["source"]
+        return Path(json.loads(record.read_text())["source"]).name
     return name
 
 
@@ -82,15 +96,8 @@ def _cached_gguf(gguf: Path) -> Path:
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=".tmp-"))
-    try:
+    with atomic_dir(out) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / SOURCE_FILE).write_text(json.dumps({"source": str(gguf.resolve())}))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out
