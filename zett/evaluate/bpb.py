@@ -1,4 +1,4 @@
-"""Tokenizer-fair evaluation: bits per UTF-8 byte (SPEC §5.4).
+"""Bits per UTF-8 byte: the tokenizer-fair language-modelling score (SPEC §5.4).
 
 How a document is scored, for every tokenizer alike:
 
@@ -12,31 +12,56 @@ How a document is scored, for every tokenizer alike:
   each window scores ``stride`` new tokens (default 3/4 of the window) with up
   to ``max_length - stride`` earlier tokens as context, so no token is scored twice or without context;
 * BPB = total bits / total UTF-8 bytes of the original texts. Padding and
-  the start token add no bytes.
+  the start token add no bytes;
+* the interval (``ci=True``, :meth:`BPBResult.estimate`) resamples whole
+  documents: each resample's BPB is its total bits over its total bytes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from tokenizers_zoo import encode_text, start_token_id
 
+from .stats import LEVEL, N_BOOT, Estimate, Paired, ratio_estimate
+
 
 @dataclass
 class BPBResult:
+    """Bits, bytes and tokens of a set of texts, with the per-document numbers behind them (for intervals and
+    paired comparisons: :meth:`estimate`, :func:`zett.evaluate.compare`)."""
+
     bits: float
     bytes: int
     tokens: int
+    doc_bits: tuple[float, ...] = ()
+    doc_bytes: tuple[int, ...] = ()
+    keys: tuple = ()
 
     @property
     def bpb(self) -> float:
         return self.bits / self.bytes
+
+    @property
+    def n_docs(self) -> int:
+        return len(self.doc_bytes)
+
+    def estimate(self, *, n_boot: int = N_BOOT, seed: int = 0, level: float = LEVEL) -> Estimate:
+        """Bits per byte with a bootstrap interval over documents (each resample: total bits / total bytes)."""
+        if not self.doc_bytes:
+            raise ValueError("this result holds no per-document numbers; score the texts with zett.evaluate.score")
+        return ratio_estimate(self.doc_bits, self.doc_bytes, n_boot=n_boot, seed=seed, level=level)
+
+    def paired(self) -> Paired:
+        return Paired(np.asarray(self.doc_bits), self.keys, den=np.asarray(self.doc_bytes, dtype=np.float64))
 
 
 def _windows(ids: list[int], start: int, max_length: int, stride: int) -> list[tuple[list[int], int]]:
@@ -54,10 +79,20 @@ def _windows(ids: list[int], start: int, max_length: int, stride: int) -> list[t
 
 def score(model: Any, tokenizer: Any, texts: Iterable[str], *, batch_tokens: int = 4096,
           max_length: int = 2048, stride: int | None = None, progress: bool = True) -> BPBResult:
-    """Total bits, bytes and tokens of ``texts`` under ``model`` (see module docstring)."""
-    logprobs, n_bytes = token_logprobs(model, tokenizer, texts, batch_tokens=batch_tokens, max_length=max_length,
-                                       stride=stride, progress=progress)
-    return BPBResult(bits=-float(logprobs.double().sum()) / math.log(2), bytes=n_bytes, tokens=logprobs.numel())
+    """Total bits, bytes and tokens of ``texts`` under ``model``, and per document (see module docstring)."""
+    texts = list(texts)
+    logprobs, docs, n_bytes = _scored_tokens(model, tokenizer, texts, batch_tokens=batch_tokens,
+                                             max_length=max_length, stride=stride, progress=progress)
+    kept = [t for t in texts if t]
+    doc_bits = torch.zeros(len(kept), dtype=torch.float64).index_add_(0, docs, -logprobs.double()) / math.log(2)
+    return BPBResult(bits=float(doc_bits.sum()), bytes=n_bytes, tokens=logprobs.numel(),
+                     doc_bits=tuple(doc_bits.tolist()), doc_bytes=tuple(len(t.encode("utf-8")) for t in kept),
+                     keys=text_keys(kept))
+
+
+def text_keys(texts: Sequence[str]) -> tuple:
+    """Identity of the scored items, so a paired comparison can check both sides scored the same texts."""
+    return tuple(hashlib.blake2b(t.encode("utf-8"), digest_size=8).hexdigest() for t in texts)
 
 
 def token_logprobs(model: Any, tokenizer: Any, texts: Iterable[str], *, batch_tokens: int = 4096,
@@ -66,7 +101,14 @@ def token_logprobs(model: Any, tokenizer: Any, texts: Iterable[str], *, batch_to
     """``(log p of every scored token, UTF-8 bytes of the texts)`` under the rules of the module docstring. The
     token order depends only on the tokenizer, the texts and ``max_length``/``stride``, so models that share a
     tokenizer can be mixed token by token afterwards (:func:`zett.best_weights`)."""
-    texts = [t for t in texts]
+    logprobs, _, n_bytes = _scored_tokens(model, tokenizer, list(texts), batch_tokens=batch_tokens,
+                                          max_length=max_length, stride=stride, progress=progress)
+    return logprobs, n_bytes
+
+
+def _scored_tokens(model: Any, tokenizer: Any, texts: list[str], *, batch_tokens: int, max_length: int,
+                   stride: int | None, progress: bool) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Log-probs of the scored tokens, the document index of each, and the texts' UTF-8 bytes."""
     if not texts or not any(texts):
         raise ValueError("no text to evaluate: pass a non-empty list of non-empty strings")
     start = start_token_id(tokenizer)
@@ -75,19 +117,20 @@ def token_logprobs(model: Any, tokenizer: Any, texts: Iterable[str], *, batch_to
     stride = stride or max(1, (3 * max_length) // 4)
     if not 0 < stride <= max_length - 1:
         raise ValueError(f"stride must be in [1, max_length-1], got {stride}")
-    windows = [w for t in texts if t for w in _windows(encode_text(tokenizer, t), start, max_length, stride)]
+    windows = [(w, c, doc) for doc, t in enumerate(t for t in texts if t)
+               for w, c in _windows(encode_text(tokenizer, t), start, max_length, stride)]
     windows.sort(key=lambda w: len(w[0]))
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else start
     device = next(model.parameters()).device
-    out = []
+    out, owners = [], []
     batches = _batches(windows, batch_tokens)
     with torch.inference_mode():
         for batch in tqdm(batches, desc="bits/byte", disable=not progress, leave=False):
-            length = max(len(w) for w, _ in batch)
+            length = max(len(w) for w, _, _ in batch)
             ids = torch.full((len(batch), length), pad, dtype=torch.long)
             mask = torch.zeros((len(batch), length), dtype=torch.long)
             labels = torch.full((len(batch), length), -100, dtype=torch.long)
-            for row, (w, context) in enumerate(batch):
+            for row, (w, context, _) in enumerate(batch):
                 ids[row, :len(w)] = torch.tensor(w)
                 mask[row, :len(w)] = 1
                 labels[row, context:len(w)] = ids[row, context:len(w)]
@@ -95,9 +138,12 @@ def token_logprobs(model: Any, tokenizer: Any, texts: Iterable[str], *, batch_to
             target = labels[:, 1:].to(device)
             nll = F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]), target.reshape(-1),
                                   ignore_index=-100, reduction="none")
-            out.append(-nll[target.reshape(-1) != -100].cpu())
+            scored = target.reshape(-1) != -100
+            out.append(-nll[scored].cpu())
+            doc = torch.tensor([d for _, _, d in batch]).repeat_interleave(length - 1).to(device)
+            owners.append(doc[scored].cpu())
     n_bytes = sum(len(t.encode("utf-8")) for t in texts)
-    return torch.cat(out), n_bytes
+    return torch.cat(out), torch.cat(owners), n_bytes
 
 
 def _batches(windows: list, batch_tokens: int) -> list[list]:
@@ -114,44 +160,14 @@ def _batches(windows: list, batch_tokens: int) -> list[list]:
     return batches
 
 
-def bits_per_byte(model: Any, tokenizer: Any, texts: Iterable[str], **kwargs) -> float:
-    """Bits per UTF-8 byte of ``texts`` (lower is better); see the module docstring for the rules."""
-    return score(model, tokenizer, texts, **kwargs).bpb
+def bits_per_byte(model: Any, tokenizer: Any, texts: Iterable[str], *, ci: bool = False, seed: int = 0,
+                  **kwargs: Any) -> float | Estimate:
+    """Bits per UTF-8 byte of ``texts`` (lower is better); see the module docstring for the rules.
+
+    With ``ci=True`` an :class:`~zett.evaluate.stats.Estimate` (value, 95% bootstrap interval over documents,
+    seeded by ``seed``) instead of a float; ``float(estimate)`` is the same number."""
+    result = score(model, tokenizer, texts, **kwargs)
+    return result.estimate(seed=seed) if ci else result.bpb
 
 
-@torch.no_grad()
-def teacher_divergence(student: Any, student_tokenizer: Any, teacher: Any, teacher_tokenizer: Any,
-                       texts: Iterable[str], *, max_length: int = 512, **alm: Any) -> float:
-    """Distance of ``student`` from ``teacher`` across tokenizers (SPEC §5.6): the chunk-level ALM divergence
-    (binary KL at tau = 100 unless ``alm`` says otherwise) on ``texts``, one text at a time (first ``max_length``
-    student tokens), averaged over aligned chunk groups. 0 means the student assigns every aligned chunk the
-    teacher's likelihood; a token-level KL is undefined across vocabularies."""
-    from tokenizers_zoo import load_tokenizer
-
-    from .distill.data import StepBatches, default_teacher_length
-    from .distill.trainer import lm_token_stats
-    from .losses import alm_loss, boundary_mask
-
-    texts = [t for t in texts if t]
-    s_tok, t_tok = load_tokenizer(student_tokenizer), load_tokenizer(teacher_tokenizer)
-    data = StepBatches(texts, s_tok, t_tok, batch_size=1, max_length=max_length,
-                       teacher_max_length=default_teacher_length(s_tok, t_tok, texts, max_length), seed=0, first=0,
-                       last=1)
-    s_bnd, t_bnd = boundary_mask(s_tok), boundary_mask(t_tok)
-    total, weight = 0.0, 0
-    for i in range(len(texts)):
-        batch = data.collate([i])
-        t_dev, s_dev = next(teacher.parameters()).device, next(student.parameters()).device
-        t_out = lm_token_stats(teacher, batch["teacher_input_ids"].to(t_dev),
-                               batch["teacher_attention_mask"].to(t_dev), t_bnd)[0]
-        s_out = lm_token_stats(student, batch["student_input_ids"].to(s_dev),
-                               batch["student_attention_mask"].to(s_dev), s_bnd)[0]
-        t_out = {k: v.to(s_dev) for k, v in t_out.items()}
-        batch = {k: v.to(s_dev) for k, v in batch.items()}
-        n = int(batch["num_chunks"].sum())
-        total += float(alm_loss(t_out, s_out, batch, **alm)) * n
-        weight += n
-    return total / max(weight, 1)
-
-
-__all__ = ["BPBResult", "bits_per_byte", "score", "teacher_divergence", "token_logprobs"]
+__all__ = ["BPBResult", "bits_per_byte", "score", "text_keys", "token_logprobs"]
