@@ -14,9 +14,11 @@ Accepted specs, tried in this order:
 from __future__ import annotations
 
 import gzip
+import json
 import logging
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,28 +71,58 @@ def _from_object(obj: Any) -> PreTrainedTokenizerFast:
 
 
 def _from_path(path: Path, pattern: str | None) -> PreTrainedTokenizerFast:
+    """Pick the reader for ``path``, run it, and turn whatever the reader raises into one line naming the file."""
+    kind, read = _reader(path, pattern)
+    try:
+        return read()
+    except Exception as exc:  # tokenizers, json, protobuf and transformers each raise their own kinds
+        raise ValueError(_unreadable(path, kind, exc)) from exc
+
+
+def _reader(path: Path, pattern: str | None) -> tuple[str, Callable[[], PreTrainedTokenizerFast]]:
     if path.is_dir():
         ggufs = sorted(path.glob("*.gguf"))
         has_hf = any((path / n).exists() for n in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model"))
         if not has_hf and len(ggufs) == 1:
-            return _from_gguf(ggufs[0])
+            return "GGUF file", lambda: _from_gguf(ggufs[0])
         if not has_hf:
             raise ValueError(f"{path} holds no tokenizer (no tokenizer.json, tokenizer.model or single .gguf)")
-        return AutoTokenizer.from_pretrained(str(path))
+        return "tokenizer directory", lambda: AutoTokenizer.from_pretrained(str(path))
     suffix = path.suffix.lower()
     if suffix == ".gguf":
-        return _from_gguf(path)
+        return "GGUF file", lambda: _from_gguf(path)
     if suffix == ".json":
         if (path.parent / "tokenizer_config.json").exists() and path.name == "tokenizer.json":
-            return AutoTokenizer.from_pretrained(str(path.parent))
-        return PreTrainedTokenizerFast(tokenizer_file=str(path))
+            return "tokenizer directory", lambda: AutoTokenizer.from_pretrained(str(path.parent))
+        return "tokenizer.json", lambda: PreTrainedTokenizerFast(tokenizer_file=str(path))
     if suffix == ".model":
-        return _from_sentencepiece(path)
+        return "SentencePiece model", lambda: _from_sentencepiece(path)
     if suffix == ".tiktoken" or _looks_like_tiktoken(path):
-        return _from_tiktoken(path, pattern)
+        return "tiktoken file", lambda: _from_tiktoken(path, pattern)
     raise ValueError(
         f"don't know how to read {path.name!r} as a tokenizer; give a directory, tokenizer.json, "
         "SentencePiece .model, tiktoken file or .gguf")
+
+
+_JSON_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json")
+
+
+def _unreadable(path: Path, kind: str, exc: Exception) -> str:
+    """One line for a tokenizer that failed to load: the broken JSON file when one is (truncated files are the
+    usual cause), else the reader's own first line."""
+    folder = path if path.is_dir() else path.parent
+    candidates = [folder / n for n in _JSON_FILES] if kind == "tokenizer directory" else [path]
+    for candidate in candidates:
+        if candidate.suffix != ".json" or not candidate.is_file():
+            continue
+        try:
+            json.loads(candidate.read_bytes().decode("utf-8"))
+        except ValueError as bad:  # JSONDecodeError and UnicodeDecodeError
+            return (f"{candidate} is not valid JSON ({bad}); the file may be truncated or damaged: "
+                    "save or download it again")
+    detail = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+    where = folder if kind == "tokenizer directory" else path
+    return f"cannot read {where} as a {kind}: {detail}; check that it is complete and really a {kind}"
 
 
 def _from_gguf(path: Path) -> PreTrainedTokenizerFast:
@@ -103,10 +135,9 @@ def _from_sentencepiece(path: Path) -> PreTrainedTokenizerFast:
     from tokenizers import pre_tokenizers
 
     proto = sentencepiece_model_pb2.ModelProto()
-    try:
-        proto.ParseFromString(path.read_bytes())
-    except Exception as exc:  # protobuf raises its own DecodeError
-        raise ValueError(f"{path} is not a SentencePiece model: {exc}") from exc
+    proto.ParseFromString(path.read_bytes())
+    if not proto.pieces:  # an empty or foreign file can parse as an empty message
+        raise ValueError("it holds no vocabulary pieces")
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copy(path, Path(tmp) / "tokenizer.model")
         tok = AutoTokenizer.from_pretrained(tmp)

@@ -25,6 +25,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--model", required=True, help="Hub id, local model directory or .gguf file")
     t.add_argument("--tokenizer", required=True, help="target: path, shipped name, Hub id, or 'byte'")
     t.add_argument("--base-tokenizer", help="the model's own tokenizer, if not beside the model")
+    t.add_argument("--eos-token", help="the target's end-of-text token, when its config declares none (e.g. "
+                   "'<|endoftext|>'; a token it lacks is added)")
     t.add_argument("--method", default=None, help="embedding predictor: fvt (default), mean, random, hypernet")
     t.add_argument("--hypernet", help="hypernetwork: directory, shipped name or Hub id (implies --method hypernet)")
     t.add_argument("--no-copy-overlap", action="store_true", help="predict shared tokens instead of copying them")
@@ -71,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _transfer(args: argparse.Namespace) -> None:
+    from tokenizers_zoo import load_tokenizer
+
     from .data import read_texts
     from .distill import DistillConfig
     from .evaluate import bits_per_byte
@@ -80,6 +84,8 @@ def _transfer(args: argparse.Namespace) -> None:
 
     prepare_out_dir(args.out, args.overwrite)  # fail before the slow part
     texts = read_texts(args.eval_texts, max_docs=args.max_docs) if args.eval_texts else None
+    # read before the slow model load; "byte" takes its special tokens from the model's tokenizer, so it waits
+    target = args.tokenizer if args.tokenizer == "byte" else load_tokenizer(args.tokenizer)
     distill = None
     if args.distill_steps:
         if not args.distill_data:
@@ -87,9 +93,10 @@ def _transfer(args: argparse.Namespace) -> None:
         base = DistillConfig.from_yaml(args.distill_config) if args.distill_config else DistillConfig()
         distill = dataclasses.replace(base, steps=args.distill_steps)
     model, _ = load_model(args.model)
-    new, tok = transfer(model, args.tokenizer, base_tokenizer=args.base_tokenizer, method=args.method,
-                        hypernet=args.hypernet, copy_overlap=False if args.no_copy_overlap else None, seed=args.seed, distill=distill,
-                        distill_data=args.distill_data, distill_run_dir=args.run_dir)
+    new, tok = transfer(model, target, base_tokenizer=args.base_tokenizer, method=args.method,
+                        hypernet=args.hypernet, copy_overlap=False if args.no_copy_overlap else None,
+                        eos_token=args.eos_token, seed=args.seed, distill=distill, distill_data=args.distill_data,
+                        distill_run_dir=args.run_dir)
     bpb = bits_per_byte(new, tok, texts) if texts else None
     out = export(new, tok, args.out, push_to_hub=args.push_to_hub, overwrite=args.overwrite,
                  bpb={args.eval_texts: bpb} if bpb is not None else None)

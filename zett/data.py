@@ -36,15 +36,36 @@ def read_texts(data: Any, *, max_docs: int | None = None, field: str = "text") -
 
 
 def _read_file(path: Path, field: str) -> list[str]:
-    if path.suffix == ".jsonl":
-        texts = []
-        with path.open(encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    texts.append(json.loads(line)[field])
-                except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                    raise ValueError(f"{path}:{n} is not a JSON object with a {field!r} string ({exc})") from exc
-        return texts
-    return [p for p in path.read_text(encoding="utf-8").split("\n\n") if p.strip()]
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ValueError(f"{path}:{line} is not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+                         "convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8") from exc
+    if path.suffix != ".jsonl":
+        return [p for p in text.split("\n\n") if p.strip()]
+    texts = []
+    for n, line in enumerate(text.split("\n"), 1):
+        if line.strip():
+            texts.append(_jsonl_text(line, field, f"{path}:{n}"))
+    return texts
+
+
+_JSON_TYPES = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
+
+
+def _jsonl_text(line: str, field: str, where: str) -> str:
+    """The ``field`` string of one JSONL line; ``where`` (file:line) names it in the error."""
+    fix = f'each line must be a JSON object like {{"{field}": "..."}}'
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{where} is not JSON ({exc.msg} at column {exc.colno}); {fix}") from exc
+    if not isinstance(record, dict):
+        raise ValueError(f"{where} is a JSON {_JSON_TYPES.get(type(record), 'value')}, not an object; {fix}")
+    if field not in record:
+        raise ValueError(f"{where} has no {field!r} field (it has {', '.join(map(repr, record)) or 'none'}); {fix}")
+    if not isinstance(record[field], str):
+        raise ValueError(f"{where} has a non-string {field!r} ({json.dumps(record[field])[:40]}); {fix}")
+    return record[field]

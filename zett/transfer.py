@@ -55,8 +55,8 @@ def transfer(model: Any, tokenizer: Any, *, base_tokenizer: Any = None, method: 
     if eos_token is not None:
         target.add_special_tokens({"eos_token": eos_token})
     if target.eos_token_id is None:
-        raise ValueError("target tokenizer has no EOS token; pass eos_token='...' (a token it has, or one "
-                         "to add) or use a tokenizer with one")
+        raise ValueError("target tokenizer has no EOS token; pass eos_token='...' (command line: --eos-token; "
+                         "a token it has, e.g. <|endoftext|>, or one to add) or use a tokenizer with one")
     emb = base_embeddings(model)
     _check_size(len(target), emb.input, tied=emb.output is None)
     method = method or "fvt"
@@ -99,14 +99,16 @@ def _resolve_base_tokenizer(model: Any, base_tokenizer: Any) -> Any:
     if base_tokenizer is not None:
         return load_tokenizer(base_tokenizer)
     name = str(getattr(model, "name_or_path", "") or getattr(model.config, "_name_or_path", ""))
+    why = ""
     if name:
         try:
             return load_tokenizer(name)
         except (OSError, ValueError, TypeError) as exc:
             log.debug("no tokenizer at %s: %s", name, exc)
+            why = f" ({str(exc).splitlines()[0]})" if os.path.exists(name) and str(exc) else ""
     raise ValueError(
-        f"cannot find the model's own tokenizer (name_or_path={name!r}); pass base_tokenizer= "
-        "(the tokenizer the model was trained with)")
+        f"cannot find the model's own tokenizer (name_or_path={name!r}){why}; pass base_tokenizer= "
+        "(command line: --base-tokenizer; the tokenizer the model was trained with)")
 
 
 def _check_size(size: int, matrix: torch.Tensor, tied: bool) -> None:
