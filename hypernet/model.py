@@ -181,10 +181,11 @@ class Hypernet(nn.Module, ModelHubMixin, library_name="zett", tags=list(TAGS)):
 
     @torch.no_grad()
     def predict(self, target_tokenizer: Any, *, skip: torch.Tensor | None = None,
-                batch_size: int = 4096) -> Embeddings:
+                batch_size: int = 4096, matches: tuple[torch.Tensor, torch.Tensor] | None = None) -> Embeddings:
         """Embeddings for every id of ``target_tokenizer``. ``skip``: bool [V] of rows the caller overwrites
         (copies): they get FVT rows without running the network. Special tokens get the base's own rows
-        where a matching special exists (SPEC §4.1)."""
+        where a matching special exists (SPEC §4.1). ``matches``: the caller's ``exact_matches(target, base)``
+        (specials included), whose rows get the base's rows, so it is not computed again here."""
         if not self.is_bound:
             raise RuntimeError("hypernetwork has no base model bound; call .bind(base_model, base_tokenizer)")
         from .overlap import exact_matches
@@ -199,7 +200,9 @@ class Hypernet(nn.Module, ModelHubMixin, library_name="zett", tags=list(TAGS)):
         if len(idx):
             rows = idx.to(out.device)
             out[rows] = self.forward([pieces[i] for i in idx.tolist()], batch_size, fvt=out[rows])
-        t_ids, b_ids = exact_matches(target_tokenizer, self.base_tokenizer, normal=False)
+        if matches is None:
+            matches = exact_matches(target_tokenizer, self.base_tokenizer, normal=False)
+        t_ids, b_ids = matches
         if len(t_ids):
             out[t_ids.to(out.device)] = self.table[b_ids.to(out.device)]
         d = self.config.embedding_dim

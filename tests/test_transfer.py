@@ -155,3 +155,35 @@ def test_copies_prefer_normal_tokens_over_byte_fallback_pieces(spm_bpe):
     mapping = dict(zip(t_ids.tolist(), b_ids.tolist()))
     assert mapping[ord("a")] == normal_a
     assert mapping[0xE6] == next(i for i, (f, k) in enumerate(zip(forms, kinds)) if f == b"\xe6")  # only fallback
+
+
+@pytest.mark.parametrize("copy_overlap", [True, False])
+def test_a_hypernetwork_transfer_matches_tokens_once(byte_bpe, spm_bpe, monkeypatch, copy_overlap):
+    """exact_matches walks both vocabularies: the transfer computes it once and hands it to the network."""
+    import hypernet.overlap
+    from hypernet import Hypernet, HypernetConfig
+
+    model = tiny_llama(len(byte_bpe), tied=False)
+    net = Hypernet.for_base(model, byte_bpe, HypernetConfig(hidden_size=32, num_heads=4, num_layers=2))
+    with torch.no_grad():  # a network that differs from FVT, as after training
+        for p in net.parameters():
+            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(1)) * 0.1)
+    alone = net.predict(spm_bpe)  # the network's own prediction, before counting
+    calls = []
+    real = hypernet.overlap.match_specials  # every exact_matches call runs it once, however it was imported
+
+    def counted(*args):
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(hypernet.overlap, "match_specials", counted)
+    new, _ = zett.transfer(model, spm_bpe, base_tokenizer=byte_bpe, hypernet=net, copy_overlap=copy_overlap)
+    assert len(calls) == 1
+    monkeypatch.undo()
+    t_ids, b_ids = hypernet.overlap.exact_matches(spm_bpe, byte_bpe, normal=copy_overlap)
+    predicted = torch.ones(len(spm_bpe), dtype=torch.bool)
+    predicted[t_ids] = False
+    for got, base, mine in ((new.get_input_embeddings().weight, model.get_input_embeddings().weight, alone.input),
+                            (new.get_output_embeddings().weight, model.get_output_embeddings().weight, alone.output)):
+        assert torch.equal(got[t_ids], base[b_ids])  # copied rows: the base's, bit for bit
+        assert torch.allclose(got[predicted], mine[predicted], atol=1e-6)  # the rest: what the network predicts

@@ -64,11 +64,12 @@ def transfer(model: Any, tokenizer: Any, *, base_tokenizer: Any = None, method: 
     if copy_overlap is None:
         # a hypernetwork predicts byte rows itself (with copying, bytes would equal FVT); see README
         copy_overlap = not (method == "hypernet" and byte_target)
-    kwargs = {"hypernet": hypernet, "copy_overlap": copy_overlap} if method == "hypernet" else {}
+    t_ids, b_ids = exact_matches(target, base_tok, normal=copy_overlap)  # rows copied from the base
+    kwargs = ({"hypernet": hypernet, "copy_overlap": copy_overlap, "matches": (t_ids, b_ids)}
+              if method == "hypernet" else {})
     predictor = get_predictor(method, seed=seed, **kwargs)
     log.info("predicting %d embeddings with %s", len(target), method)
     predicted = predictor.predict(model, base_tok, target)
-    t_ids, b_ids = exact_matches(target, base_tok, normal=copy_overlap)
     out = model if inplace else copy.deepcopy(model)
     _install(out, predicted, emb, t_ids, b_ids)
     _update_ids(out, target)

@@ -14,13 +14,14 @@ class HypernetPredictor:
     """``hypernet``: a :class:`~hypernet.model.Hypernet` object, a directory, a shipped name or a Hub id.
 
     ``copy_overlap``: rows the transfer copies from the base anyway are not run through the network.
+    ``matches``: the transfer's ``exact_matches(target, base, normal=copy_overlap)``, so it runs once per transfer.
     """
 
-    def __init__(self, hypernet: Any = None, copy_overlap: bool = True, seed: int = 0):
+    def __init__(self, hypernet: Any = None, copy_overlap: bool = True, seed: int = 0, matches: Any = None):
         if hypernet is None:
             raise ValueError("method='hypernet' needs hypernet= (a path, a shipped name such as 'smollm2-135m', "
                              "a Hub id, or a Hypernet object)")
-        self.hypernet, self.copy_overlap = hypernet, copy_overlap
+        self.hypernet, self.copy_overlap, self.matches = hypernet, copy_overlap, matches
 
     def predict(self, base_model: Any, base_tokenizer: Any, target_tokenizer: Any) -> Embeddings:
         import torch
@@ -36,8 +37,8 @@ class HypernetPredictor:
             net.check_base(base_model)
         skip = None
         if self.copy_overlap:
-            t_ids, _ = exact_matches(target_tokenizer, base_tokenizer)
+            t_ids = self.matches[0] if self.matches is not None else exact_matches(target_tokenizer, base_tokenizer)[0]
             skip = torch.zeros(len(target_tokenizer), dtype=torch.bool)
             skip[t_ids] = True
         net.eval()
-        return net.predict(target_tokenizer, skip=skip)
+        return net.predict(target_tokenizer, skip=skip, matches=self.matches)
