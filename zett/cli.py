@@ -65,10 +65,13 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print a JSON object")
 
     d = sub.add_parser("demo", help="SmolLM2-135M to bytes and two real tokenizers, offline")
-    d.add_argument("--docs", type=int, default=2, help="documents per language (first 1,500 characters of each)")
-    d.add_argument("--langs", default="en,de,zh")
+    d.add_argument("--model", help="your own model instead of SmolLM2-135M-Instruct: Hub id, directory or .gguf")
+    d.add_argument("--docs", type=int, default=2, help="documents per language of the packaged sample (1-4; "
+                   "first 1,500 characters of each)")
+    d.add_argument("--langs", default="en,de,zh", help="comma-separated languages of the packaged sample (19, "
+                   "listed in zett/demo_data/README.md; an unknown one lists them)")
     d.add_argument("--hypernet", default="auto", help="hypernetwork path or name (default: the shipped "
-                   "smollm2-135m when installed; 'none' for FVT only)")
+                   "smollm2-135m when installed and --model is not given; 'none' for FVT only)")
     return ap
 
 
@@ -171,7 +174,8 @@ def _export_hypernet(args: argparse.Namespace) -> None:
 def _demo(args: argparse.Namespace) -> None:
     from .demo import run_demo
 
-    run_demo(docs=args.docs, langs=args.langs.split(","), hypernet=None if args.hypernet == "none" else args.hypernet)
+    run_demo(docs=args.docs, langs=args.langs.split(","), hypernet=None if args.hypernet == "none" else args.hypernet,
+             model=args.model)
 
 
 COMMANDS = {"transfer": _transfer, "eval": _eval, "distill": _distill, "train-hypernet": _train_hypernet,
