@@ -20,7 +20,7 @@ cfg = zett.DistillConfig(steps=4, batch_size=4, max_length=48, lr=3e-3, warmup_s
 res = zett.distill(student, student_tok, teacher, teacher_tok, TRAIN_TEXT[:8], cfg, progress=False)
 from accelerate import PartialState  # noqa: E402
 
-from zett.distill.trainer import end_process_group  # noqa: E402
+from zett.training import end_process_group  # noqa: E402
 
 state = PartialState()
 if state.is_main_process:

@@ -21,7 +21,7 @@ with tempfile.TemporaryDirectory() as tmp:
     res = zett.train_hypernet(cfg, base_model=model, base_tokenizer=base, progress=False)
 from accelerate import PartialState  # noqa: E402
 
-from zett.distill.trainer import end_process_group  # noqa: E402
+from zett.training import end_process_group  # noqa: E402
 
 state = PartialState()
 if state.is_main_process:

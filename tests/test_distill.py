@@ -57,8 +57,9 @@ def test_it_actually_trains_and_resumes(tmp_path, setup, trainable):
     assert len((tmp_path / "a" / "metrics.jsonl").read_text().splitlines()) == 6
 
     # killed after step 3 (checkpoint at 2), resumed: same weights as the uninterrupted run
-    zett.distill(fresh_student(), student_tok, teacher, teacher_tok, TEXTS, config(trainable),
-                 run_dir=tmp_path / "b", progress=False, on_step=lambda step, row: step < 3)
+    killed = zett.distill(fresh_student(), student_tok, teacher, teacher_tok, TEXTS, config(trainable),
+                          run_dir=tmp_path / "b", progress=False, on_step=lambda step, row: step < 3)
+    assert killed.steps == 3 and set(dict(killed.model.named_parameters())) == set(before)  # merged when stopped too
     assert json.loads((tmp_path / "b" / "checkpoint" / "state.json").read_text())["step"] == 2
     resumed = zett.distill(fresh_student(), student_tok, teacher, teacher_tok, TEXTS, config(trainable),
                            run_dir=tmp_path / "b", progress=False)
@@ -66,6 +67,15 @@ def test_it_actually_trains_and_resumes(tmp_path, setup, trainable):
     assert resumed.metrics[-1]["loss"] == pytest.approx(losses[-1], rel=1e-5)
     for name, p in resumed.model.named_parameters():
         assert torch.allclose(p, after[name], atol=1e-6), name
+    # the steps redone after the checkpoint are in metrics.jsonl once, and so in the curves
+    rows = [json.loads(line) for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert [r["loss"] for r in rows] == pytest.approx(losses, rel=1e-5)
+    # a finished run called again trains nothing and logs nothing more
+    again = zett.distill(fresh_student(), student_tok, teacher, teacher_tok, TEXTS, config(trainable),
+                         run_dir=tmp_path / "b", progress=False)
+    assert again.steps == 6 and again.metrics == []
+    assert len((tmp_path / "b" / "metrics.jsonl").read_text().splitlines()) == 6
 
 
 def test_gradient_accumulation_matches_one_batch(setup):
@@ -88,12 +98,13 @@ def test_teacher_cache_gives_same_losses(setup):
     assert [m["loss"] for m in cached.metrics] == pytest.approx([m["loss"] for m in fresh.metrics], rel=1e-5)
 
 
-def test_uld_and_eval(setup):
+def test_uld_and_eval(setup, tmp_path):
     teacher, teacher_tok, fresh_student, student_tok = setup
     res = zett.distill(fresh_student(), student_tok, teacher, teacher_tok, TEXTS,
                        config("full", steps=2, losses={"uld": 1.0}, eval_every=1), eval_data=TEXTS[:2],
-                       progress=False)
+                       progress=False, run_dir=tmp_path)
     assert "eval_bpb" in res.metrics[0] and res.metrics[-1]["eval_bpb"] > 0
+    assert "student BPB" in (tmp_path / "curves.svg").read_text()  # the shared runtime draws distillation's too
 
 
 def test_config_yaml_and_validation(tmp_path):
@@ -105,6 +116,10 @@ def test_config_yaml_and_validation(tmp_path):
         zett.DistillConfig(trainable="lora-only")
     with pytest.raises(ValueError, match="unknown"):
         zett.DistillConfig(losses={"kd": 1.0})
+    with pytest.raises(ValueError, match="unknown \\['lexical'\\]"):  # registered, but for hypernetworks only
+        zett.DistillConfig(losses={"lexical": 1.0})
+    with pytest.raises(TypeError, match="log_with"):
+        zett.DistillConfig(log_with=3)
     with pytest.raises(ValueError, match="multiple of grad_accum"):
         zett.DistillConfig(batch_size=3, grad_accum=2)
     with pytest.raises(ValueError, match="unknown DistillConfig fields"):
@@ -182,12 +197,3 @@ def test_balanced_training_logs_weights_and_trains(setup):
     assert rows[-1]["alm"] < rows[0]["alm"] and rows[-1]["sft"] < rows[0]["sft"]
     # ALM's gradient is orders of magnitude below SFT's at tau = 100: balancing lifts its weight above SFT's
     assert all(r["w_alm"] > r["w_sft"] for r in rows)
-
-
-def test_runs_at_two_precisions_in_one_process():
-    # accelerate keeps one state per process; a bf16 run after an fp32 one (or back) must not raise
-    from zett.distill.trainer import make_accelerator
-
-    assert make_accelerator("no").mixed_precision == "no"
-    assert make_accelerator("bf16").mixed_precision == "bf16"
-    assert make_accelerator("no").mixed_precision == "no"

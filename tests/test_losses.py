@@ -162,7 +162,7 @@ def test_uld_and_sft():
 def test_stats_from_hidden_states_equal_stats_from_full_logits():
     """The teacher's blockwise path (logits a block of positions at a time) gives the same statistics."""
     from conftest import tiny_llama
-    from zett.distill.trainer import output_projection
+    from zett.training.teacher import output_projection
     from zett.losses.stats import hidden_token_stats
 
     model = tiny_llama(100, seed=7)
@@ -177,3 +177,15 @@ def test_stats_from_hidden_states_equal_stats_from_full_logits():
         blocks = hidden_token_stats(hidden, output_projection(model), ids, boundary, mask, block=5)
     for name in full:
         assert torch.allclose(full[name], blocks[name], atol=1e-6), name
+
+
+def test_lexical_loss_is_registered_and_hand_computed():
+    """Σ‖pred − E[id]‖² / n / mean‖E‖ over predicted rows with a single base id (SPEC §4.3)."""
+    table = torch.tensor([[3.0, 4.0], [0.0, 5.0], [6.0, 8.0]])  # row norms 5, 5, 10: mean 20/3
+    rows = torch.tensor([[3.0, 5.0], [0.0, 0.0], [1.0, 1.0], [9.0, 9.0]])
+    batch = {"lexical_ids": torch.tensor([0, 1, -1, 2]), "predict": torch.tensor([True, True, True, False])}
+    value = get_loss("lexical")(None, {"rows": rows, "table": table}, batch)
+    # used rows: 0 (vs E[0]: 1) and 1 (vs E[1]: 25); row 2 has no single base id, row 3 is not predicted
+    assert value.item() == pytest.approx((1 + 25) / 2 / (20 / 3), rel=1e-6)
+    none = {"lexical_ids": torch.tensor([-1, -1, -1, -1]), "predict": batch["predict"]}
+    assert get_loss("lexical")(None, {"rows": rows, "table": table}, none).item() == 0.0

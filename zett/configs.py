@@ -40,7 +40,7 @@ class YamlConfig:
         return yaml.safe_dump(data, sort_keys=False)
 
     def validate_training_fields(self) -> None:
-        """Checks shared by the training configs (``mixed_precision``, positive sizes, accumulation)."""
+        """Checks shared by the training configs (``mixed_precision``, positive sizes, accumulation, ``log_with``)."""
         if self.mixed_precision not in ("no", "bf16", "auto"):
             raise ValueError(f"mixed_precision={self.mixed_precision!r}; choose 'no', 'bf16' or 'auto'")
         for name in ("steps", "batch_size", "grad_accum", "max_length"):
@@ -48,6 +48,9 @@ class YamlConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.batch_size % self.grad_accum:
             raise ValueError(f"batch_size ({self.batch_size}) must be a multiple of grad_accum ({self.grad_accum})")
+        from .training.logs import tracker_names
+
+        tracker_names(self.log_with)  # names only: whether a tracker is installed is checked when a run starts
 
     # what the configured losses need (the training configs have ``losses`` and ``alm``; distillation's ``bld``)
     @property

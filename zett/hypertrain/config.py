@@ -7,21 +7,25 @@ from typing import Any
 
 from ..configs import YamlConfig
 
-ASSET_TOKENIZERS = ("gpt2", "llama2", "llama3", "mistral-v3", "qwen3", "smollm2")
+LOSSES = ("alm", "sft", "lexical")  # of zett.losses: those defined on a frozen base with predicted rows
 
 
 @dataclass
 class HypernetTrainConfig(YamlConfig):
-    """Defaults are a CPU-sized recipe for SmolLM2-135M (``examples/hypernet_smollm2.yaml``)."""
+    """Defaults size a run for a CPU; ``data`` (and ``eval_data`` for evaluations) must be given. Tokenizers are
+    anything ``tokenizers_zoo.load_tokenizer`` takes: a path, a name shipped with it (gpt2, mistral-v3), ``byte``
+    or a Hub id."""
 
     base_model: str = field(default="", metadata={"help": "base model: directory, .gguf or Hub id"})
     run_dir: str = field(default="", metadata={"help": "config, metrics.jsonl, plot, checkpoint/ and the "
                                                         "final hypernet/ go here; a second call resumes"})
-    data: Any = field(default=None, metadata={"help": "training texts (.jsonl/.txt, list); default: every "
-                                                      "*.train.jsonl of the shared assets corpus"})
-    eval_data: Any = field(default=None, metadata={"help": "held-out texts; default: the assets' *.valid.jsonl, "
-                                                           "eval_docs per language"})
-    eval_tokenizers: list[str] = field(default_factory=lambda: ["llama2", "qwen3", "byte"],
+    data: Any = field(default=None, metadata={"help": "training texts (required): a .jsonl/.txt file, a glob of "
+                                                      "them, or a list of texts"})
+    eval_data: Any = field(default=None, metadata={"help": "held-out texts for the zero-shot BPB: a file or list "
+                                                           "(one group, 'all'), a glob (a group per file, named by its "
+                                                           "first dot-separated part, e.g. en.valid.jsonl -> en) or "
+                                                           "{group: file}; eval_docs per group. None: no evaluation"})
+    eval_tokenizers: list[str] = field(default_factory=lambda: ["gpt2", "mistral-v3", "byte"],
                                        metadata={"help": "fixed tokenizers for the periodic zero-shot BPB"})
     eval_docs: int = field(default=2, metadata={"help": "held-out documents per language"})
     eval_chars: int = field(default=1000, metadata={"help": "characters per held-out document"})
@@ -48,9 +52,8 @@ class HypernetTrainConfig(YamlConfig):
     window: int = field(default=16, metadata={"help": "substring-count tables in the sampler's window"})
     stride: int = field(default=1, metadata={"help": "count substrings starting at every k-th byte"})
     startup_texts: int = field(default=2000, metadata={"help": "texts that fill the sampler's first window"})
-    real_tokenizers: list[str] = field(default_factory=lambda: [t for t in ASSET_TOKENIZERS if t != "smollm2"],
-                                       metadata={"help": "real tokenizers in the mix (names in the assets' "
-                                                         "tokenizers/ or paths)"})
+    real_tokenizers: list[str] = field(default_factory=lambda: ["gpt2", "mistral-v3"],
+                                       metadata={"help": "real tokenizers in the mix"})
     p_real: float = field(default=0.2, metadata={"help": "probability of a real tokenizer"})
     p_byte: float = field(default=0.1, metadata={"help": "probability of the byte tokenizer"})
     p_base: float = field(default=0.0, metadata={"help": "probability of the base tokenizer (with copying, "
@@ -59,15 +62,17 @@ class HypernetTrainConfig(YamlConfig):
                                                            "batch's own (uniform, with the sampled-softmax "
                                                            "correction); 0 = the full vocabulary"})
     losses: dict[str, float] = field(default_factory=lambda: {"sft": 1.0},
-                                     metadata={"help": "alm, sft (next-token), lexical -> weight; next-token by "
-                                                       "default: it beat ALM on 22 of 32 pairs at an equal budget "
-                                                       "(benchmarks/hypernet_objectives.py)"})
+                                     metadata={"help": "alm, sft (next-token), lexical -> weight "
+                                                       "(benchmarks/hypernet_objectives.py compares them)"})
     alm: dict[str, Any] = field(default_factory=dict, metadata={"help": "zett.losses.alm_loss keyword arguments"})
     copy_overlap: bool = field(default=True, metadata={"help": "hold rows that exist in the base at the base's "
                                                                 "values (subword tokenizers), as transfer does"})
     copy_bytes: bool = field(default=False, metadata={"help": "the same for the byte tokenizer (off: the "
                                                               "hypernetwork predicts every byte row)"})
     mixed_precision: str = field(default="auto", metadata={"help": "no | bf16 | auto (bf16 where native)"})
+    log_with: Any = field(default=None, metadata={"help": "accelerate experiment trackers besides metrics.jsonl "
+                                                          "(tensorboard, wandb, ...; installed ones), files under "
+                                                          "run_dir/logs"})
     cache_teacher: bool = True
     save_every: int = field(default=50, metadata={"help": "steps between checkpoints"})
     num_workers: int = field(default=1, metadata={"help": "data loader workers (sampling, tokenising, aligning)"})
@@ -75,6 +80,6 @@ class HypernetTrainConfig(YamlConfig):
 
     def __post_init__(self) -> None:
         self.validate_training_fields()
-        unknown = set(self.losses) - {"alm", "sft", "lexical"}
+        unknown = set(self.losses) - set(LOSSES)
         if unknown or not self.losses:
-            raise ValueError(f"losses={self.losses}: unknown {sorted(unknown)}; use alm, sft, lexical")
+            raise ValueError(f"losses={self.losses}: unknown {sorted(unknown)}; use {', '.join(LOSSES)}")

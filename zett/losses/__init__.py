@@ -9,7 +9,9 @@ over precomputed quantities (see :mod:`zett.losses.stats`):
 * ``*_out["byte_probs"]`` / ``["byte_covered"]``: [B, N, 256] / [B, N] next-byte distributions by text byte
   offset (teacher side, BLD only);
 * ``batch["teacher_chunk_id"]`` / ``batch["student_chunk_id"]``: [B, L] (-1 = no chunk),
-  ``batch["num_chunks"]``: [B]; ``batch["student_labels"]`` [B, Ls] for SFT.
+  ``batch["num_chunks"]``: [B]; ``batch["student_labels"]`` [B, Ls] for SFT;
+* ``lexical`` (hypernetwork training only): ``student_out["rows"]`` / ``["table"]``, ``batch["lexical_ids"]`` /
+  ``["predict"]`` (see :mod:`zett.losses.lexical`).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def available_losses() -> list[str]:
     return sorted(_LOSSES)
 
 
-from . import alm, bld, sft, uld  # noqa: E402,F401  (register)
+from . import alm, bld, lexical, sft, uld  # noqa: E402,F401  (register)
 from .alm import alm_loss, binary_f_divergence, log1mexp  # noqa: E402
 from .stats import boundary_mask, chunk_sums, token_stats  # noqa: E402
 

@@ -1,4 +1,5 @@
-"""A dependency-free SVG of a run's curves: training loss (and its moving average) and evaluation BPB."""
+"""A dependency-free SVG of a run's curves: training loss (and its moving average) and evaluation BPB (per
+tokenizer, the mean over languages, for a hypernetwork; the student's, for distillation)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ def _panel(series: dict[str, list[tuple[float, float]]], top: int, title: str) -
     x1, y1 = (x1 if x1 > x0 else x0 + 1), (y1 if y1 > y0 else y0 + 1e-9)
 
     def xy(x: float, y: float) -> str:
-        return f"{PAD + (x - x0) / (x1 - x0) * (W - 2 * PAD):.1f},{top + H - PAD - (y - y0) / (y1 - y0) * (H - 2 * PAD):.1f}"
+        px, py = PAD + (x - x0) / (x1 - x0) * (W - 2 * PAD), top + H - PAD - (y - y0) / (y1 - y0) * (H - 2 * PAD)
+        return f"{px:.1f},{py:.1f}"
 
     out = [f'<text x="{PAD}" y="{top + 20}" font-size="13">{title}</text>',
            f'<text x="4" y="{top + PAD}" font-size="10">{y1:.3g}</text>',
@@ -46,11 +48,16 @@ def write_curves(metrics: Path, out: Path) -> None:
               for i in range(len(loss))]
     bpb: dict[str, list[tuple[float, float]]] = {}
     for r in rows:
-        for tok, langs in (r.get("eval_bpb") or {}).items():
+        value = r.get("eval_bpb")
+        if isinstance(value, (int, float)):  # distillation: the student's BPB
+            bpb.setdefault("student", []).append((r["step"], value))
+            continue
+        for tok, langs in (value or {}).items():
             if isinstance(langs, dict) and langs:
                 bpb.setdefault(tok, []).append((r["step"], sum(langs.values()) / len(langs)))
     parts = _panel({"loss": loss, f"mean of {k}": smooth}, 0, "training loss")
-    parts += _panel(bpb, H, "zero-shot BPB (mean over languages)")
+    title = "student BPB" if list(bpb) == ["student"] else "zero-shot BPB (mean over languages)"
+    parts += _panel(bpb, H, title)
     svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{2 * H}" font-family="sans-serif">'
            + "".join(parts) + "</svg>\n")
     write_text(out, svg)

@@ -1,0 +1,90 @@
+"""Hypernetwork training's part of a step (SPEC §4.3): rows for the step's local vocabulary (copied, predicted or
+FVT), the frozen base body run on them (the student), and the configured losses against the base on its own
+tokenization (the teacher)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..distill.data import split_micro
+from ..losses import get_loss, token_stats
+from ..training import StepInfo
+from ..training.teacher import Teacher, logit_softcap, softcap
+
+SHARED = ("pieces", "copy_ids", "predict", "lexical_ids", "boundary", "logit_offset", "source", "student_tokens")
+
+
+def student_outputs(base_model: Any, mb: dict[str, Any], rows: torch.Tensor, tied: bool,
+                    d: int) -> dict[str, torch.Tensor]:
+    """Run the frozen base body on predicted rows; logits over the step's local vocabulary only."""
+    device = rows.device
+    e_in = rows[:, :d]
+    e_out = e_in if tied else rows[:, d:]
+    ids = mb["student_input_ids"].to(device)
+    mask = mb["student_attention_mask"].to(device)
+    embeds = e_in[ids]
+    scale = getattr(base_model.get_input_embeddings(), "embed_scale", None)  # Gemma scales its embeddings
+    if scale is not None:
+        embeds = embeds * torch.as_tensor(scale, dtype=embeds.dtype, device=device)
+    body = base_model.get_decoder()
+    hidden = body(inputs_embeds=embeds.to(next(body.parameters()).dtype), attention_mask=mask).last_hidden_state
+    logits = softcap(hidden.float() @ e_out.float().T, logit_softcap(base_model))
+    logits = logits + mb["logit_offset"].to(device)  # sampled-softmax correction for uniform negatives
+    return token_stats(logits, ids, mb["boundary"].to(device), mask)
+
+
+def local_rows(model: nn.Module, mb: dict[str, Any]) -> torch.Tensor:
+    """[n, d x matrices]: copies from the base, the hypernetwork's prediction, or (others) FVT."""
+    net = model.module if hasattr(model, "module") else model
+    pieces = mb["pieces"]
+    rows = net.fvt(pieces).detach()
+    copy = mb["copy_ids"].to(rows.device)
+    has_copy = copy >= 0
+    rows = torch.where(has_copy[:, None], net.table[copy.clamp(min=0)], rows)
+    where = mb["predict"].nonzero()[:, 0]
+    if len(where):
+        at = where.to(rows.device)
+        predicted = model([pieces[i] for i in where.tolist()], fvt=rows[at])
+        rows = rows.index_copy(0, at, predicted.to(rows.dtype))  # bf16 under autocast
+    return rows
+
+
+class HypernetObjective:
+    """:class:`zett.training.Objective` of hypernetwork training; ``net`` is the hypernetwork (unwrapped)."""
+
+    def __init__(self, config: Any, net: nn.Module, base_model: Any, base_boundary: torch.Tensor,
+                 device: torch.device):
+        self.config, self.net, self.base, self.device = config, net, base_model, device
+        self.weights = dict(config.losses)
+        self.teacher = Teacher(base_model, base_boundary, device, cache=config.cache_teacher,
+                               hidden=config.teacher_hidden)
+
+    def split(self, batch: dict[str, Any]) -> list[dict[str, Any]]:
+        """Micro-batches: tensors with a batch dimension are split; the local vocabulary is shared."""
+        shared = {k: v for k, v in batch.items() if k in SHARED}
+        rest = {k: v for k, v in batch.items() if k not in shared}
+        return [dict(m, **shared) for m in split_micro(rest, self.config.grad_accum)]
+
+    def targets(self, mb: dict[str, Any]) -> dict[str, torch.Tensor]:
+        return self.teacher.outputs(mb)
+
+    def loss(self, model: nn.Module, mb: dict[str, Any], targets: dict[str, torch.Tensor],
+             info: StepInfo) -> tuple[torch.Tensor, dict[str, float]]:
+        net = self.net
+        rows = local_rows(model, mb)
+        s_out = student_outputs(self.base, mb, rows, net.config.tied, net.config.embedding_dim)
+        s_out.update(rows=rows, table=net.table)
+        dev_mb = {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in mb.items()}
+        total, logged = 0.0, {}
+        for name, weight in self.weights.items():
+            if name == "lexical":  # a local mean: share it like the globally normalised losses
+                value = get_loss(name)(targets, s_out, dev_mb) / (info.micro_batches * info.processes)
+            else:
+                kwargs = dict(self.config.alm) if name == "alm" else {}
+                value = get_loss(name)(targets, s_out, dev_mb, normalizer=info.counts[name], **kwargs)
+            logged[name] = float(value.detach())
+            total = total + weight * value
+        return total, logged
