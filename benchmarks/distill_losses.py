@@ -22,7 +22,8 @@ from common import Results, corpus, ensure_smollm2, hardware, require_assets
 from tokenizers_zoo import Aligner, byte_tokenizer, encode_text
 from zett.distill import DistillConfig
 from zett.distill.data import StepBatches
-from zett.distill.trainer import Context, make_optimizer, prepare_trainable, teacher_outputs, train_step
+from zett.distill.trainer import DistillObjective, prepare_trainable
+from zett.training import Processes, make_optimizer, optimizer_step
 from zett.losses import boundary_mask
 
 # name -> (losses, ALM keyword arguments)
@@ -43,26 +44,24 @@ def base_config(args) -> dict:
 
 def step_cost(model, tok, student, s_tok, texts, precision: str) -> dict:
     """Seconds per training step (same batch) for SFT and ALM with a warm teacher cache, and the teacher's cost."""
-    from zett.distill.trainer import make_accelerator
-
     out = {}
-    acc = make_accelerator(precision)
+    procs = Processes(precision)
     for name in ("sft", "alm"):
         cfg = DistillConfig(steps=10, batch_size=4, max_length=256, lr=1e-6, trainable="full",
                             mixed_precision=precision, losses=RECIPES[name][0])
         stu = prepare_trainable(copy.deepcopy(student), cfg)
-        opt, sched = make_optimizer(stu, cfg)
-        ctx = Context(acc, cfg, model, boundary_mask(s_tok), boundary_mask(tok))
+        opt, sched = make_optimizer(list(stu.named_parameters()), cfg)
+        objective = DistillObjective(cfg, model, boundary_mask(s_tok), boundary_mask(tok), procs.device)
         ds = StepBatches(texts, s_tok, tok, batch_size=4, max_length=256, teacher_max_length=96, seed=0, first=0,
                          last=1)
         batch = ds[0]
         t0 = time.perf_counter()
-        teacher_outputs(ctx, batch)  # fills the cache
+        objective.targets(batch)  # fills the cache
         out["teacher_s"] = time.perf_counter() - t0
         times = []
         for _ in range(3):
             t0 = time.perf_counter()
-            train_step(stu, opt, sched, batch, ctx)
+            optimizer_step(procs, stu, opt, sched, objective, batch, grad_clip=cfg.grad_clip)
             times.append(time.perf_counter() - t0)
         out[f"{name}_step_s"] = statistics.median(times[1:])
         del stu

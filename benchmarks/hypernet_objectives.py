@@ -18,8 +18,8 @@ from pathlib import Path
 import yaml
 
 import zett
-from common import Results, ensure_smollm2, hardware, require_assets
-from zett.hypertrain import _texts, evaluate_hypernet
+from common import ASSETS, Results, ensure_smollm2, hardware, require_assets
+from zett.hypertrain import eval_texts, evaluate_hypernet
 from zett.paths import REPO, models_dir
 
 # ALM at tau=100 has per-chunk gradients ~(1/tau)(1 - L_T/L_S), next-token ~1 per token: sft 0.01 keeps both
@@ -39,12 +39,15 @@ def main() -> None:
     steps = 20 if args.quick else args.steps
     base_cfg = yaml.safe_load((REPO / "examples" / "hypernet_smollm2.yaml").read_text())
     gemma = str(models_dir() / "gemma-3-270m-q4_k_m.gguf")
+    tokenizers, corpus = ASSETS / "tokenizers", ASSETS / "corpus"
     base_cfg.update(steps=steps, batch_size=4, eval_every=0, eval_docs=1 if args.quick else 2,
-                    eval_tokenizers=["llama2", "qwen3", "byte", gemma])
+                    eval_tokenizers=[str(tokenizers / "llama2"), str(tokenizers / "qwen3"), "byte", gemma],
+                    data=str(corpus / "*.train.jsonl"), eval_data=str(corpus / "*.valid.jsonl"),
+                    real_tokenizers=[str(tokenizers / Path(t).name) for t in base_cfg["real_tokenizers"]])
     res = Results(args.out, {"hardware": hardware(), "model": "SmolLM2-135M-Instruct", "config": base_cfg})
     model, tok = zett.load_model(ensure_smollm2())
     cfg0 = zett.HypernetTrainConfig.from_dict(dict(base_cfg, run_dir=str(RUNS / "fvt")))
-    evals = _texts(cfg0, tok)[2]
+    evals = eval_texts(cfg0)
     if not res.has(objective="fvt"):  # the baseline: FVT with its default copying (bytes included)
         res.add(objective="fvt", steps=0, bpb=evaluate_hypernet(None, model, tok, cfg0, evals))
     for name in [o for o in args.objectives.split(",") if o]:

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 import zett
-from common import Results, corpus, ensure_smollm2, hardware, require_assets, save_figure
+from common import ASSETS, Results, corpus, ensure_smollm2, hardware, require_assets, save_figure
 from distill_losses import align_throughput, step_cost
 from hypernet_zero_shot import target_spec
 from tokenizers_zoo import TokenizerSampler, load_tokenizer
@@ -109,7 +109,10 @@ def speed(args, res: Results, model, tok, net) -> None:
         with tempfile.TemporaryDirectory() as run:
             cfg = dict(zett.HypernetTrainConfig.from_yaml(Path(__file__).parents[1] / "examples" /
                                                           "hypernet_smollm2.yaml").to_dict(),
-                       run_dir=run, steps=steps, eval_every=0, eval_tokenizers=[], startup_texts=400)
+                       run_dir=run, steps=steps, eval_every=0, eval_tokenizers=[], startup_texts=400,
+                       data=str(ASSETS / "corpus" / "*.train.jsonl"), eval_data=None,
+                       real_tokenizers=[str(ASSETS / "tokenizers" / n) for n in ("gpt2", "llama2", "llama3",
+                                                                                  "mistral-v3", "qwen3")])
             result = zett.train_hypernet(cfg, base_model=model, base_tokenizer=tok, progress=False)
         rows = [m for m in result.metrics if "loss" in m][1:]  # the first step also fills caches
         seconds = (rows[-1]["seconds"] - rows[0]["seconds"]) / max(1, len(rows) - 1)
