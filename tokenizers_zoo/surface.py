@@ -12,8 +12,10 @@ Families, detected from the backend pipeline (``tokenizers`` JSON):
 * wordpiece: ``##x`` continues a word, any other piece starts one (leading space);
 * plain: pieces are their own UTF-8 text.
 
-Added tokens are their content; special ones are flagged and never take part
-in byte matching.
+Special added tokens are their content, flagged, and never take part in byte
+matching. A non-special added token that the model also holds at its id (Gemma's
+whitespace runs ``▁▁``…) takes the model's meaning of the piece; other added
+tokens are their content as matched in the text.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from .byte_map import CHAR_TO_BYTE, from_byte_level
 SPIECE_SPACE = "\u2581"
 _BYTE_FALLBACK = re.compile(r"<0x([0-9A-Fa-f]{2})>")
 _UNUSED = re.compile(r"reserved|unused", re.IGNORECASE)
+_RESERVED = re.compile(r"[<\[]\|?(?:reserved|unused)[a-z_]*\d+\|?[>\]]", re.IGNORECASE)
 
 
 class TokenKind(str, enum.Enum):
@@ -62,8 +65,9 @@ def backend_of(tokenizer: Any):
 def pipeline_json(tokenizer: Any) -> dict:
     """The backend pipeline as a dict, without the (large) vocabulary and merges."""
     backend = backend_of(tokenizer)
+    key = (id(backend), backend.get_vocab_size(with_added_tokens=True))  # tokens added later change the size
     cached = getattr(tokenizer, "_zett_pipeline", None)
-    if cached is not None and cached[0] == id(backend):
+    if cached is not None and cached[0] == key:
         return cached[1]
     spec = json.loads(backend.to_str())
     model = spec["model"]
@@ -71,7 +75,7 @@ def pipeline_json(tokenizer: Any) -> dict:
         model["unk_token"] = model["vocab"][model["unk_id"]][0]
     model.pop("vocab", None)
     model.pop("merges", None)
-    _remember(tokenizer, "_zett_pipeline", (id(backend), spec))
+    _remember(tokenizer, "_zett_pipeline", (key, spec))
     return spec
 
 
@@ -173,23 +177,38 @@ def vocabulary(tokenizer: Any) -> Vocabulary:
         piece = None if idx in added else backend.id_to_token(idx)
         if piece is not None:
             forms[idx], kinds[idx] = convert(piece)
+    model = backend.model
     for idx, tok in added.items():
-        if not 0 <= idx < size:
-            continue
-        content = tok["content"]
-        if fam is Family.METASPACE and spec["model"].get("byte_fallback") and _BYTE_FALLBACK.fullmatch(content):
-            forms[idx], kinds[idx] = convert(content)  # <0xNN> registered as an added token
-            continue
-        if fam is Family.METASPACE and tok.get("normalized"):
-            content = content.replace(SPIECE_SPACE, " ")
-        forms[idx] = content.encode("utf-8")
-        if tok.get("special"):
-            kinds[idx] = TokenKind.UNUSED if _UNUSED.search(content) else TokenKind.SPECIAL
-        else:
-            kinds[idx] = TokenKind.NORMAL
+        if 0 <= idx < size:
+            forms[idx], kinds[idx] = _added_form(tok, model.id_to_token(idx), fam, spec, convert)
     vocab = Vocabulary(forms, kinds, fam)
     _remember(tokenizer, "_zett_vocabulary", vocab)
     return vocab
+
+
+def _added_form(tok: dict, piece: str | None, fam: Family, spec: dict, convert) -> tuple[bytes, TokenKind]:
+    """Bytes and kind of one added token; ``piece`` is what the model itself holds at that id.
+
+    A special token is its text. A non-special one that the model also holds at its id (Gemma's whitespace
+    runs ``▁▁``… and HTML tags, a ``<0xNN>`` piece) can come out of the model for plain text, so it takes the
+    model's meaning of the piece (``▁▁`` is two spaces however it is flagged). Any other added token is matched
+    in the text as written: its content, where a ``normalized`` one under a ``" " → "▁"`` normaliser reads ``▁``
+    as a space. Reserved slots (``<unused12>``, ``<|reserved_special_token_3|>``) are unused, flagged or not.
+    """
+    content = tok["content"]
+    special = bool(tok.get("special"))
+    if special:
+        kind = TokenKind.UNUSED if _UNUSED.search(content) else TokenKind.SPECIAL
+    else:
+        kind = TokenKind.UNUSED if _RESERVED.fullmatch(content) else TokenKind.NORMAL
+    if not special and piece == content:
+        form, model_kind = convert(piece)
+        return form, (model_kind if kind is TokenKind.NORMAL else kind)
+    if fam is Family.METASPACE and spec["model"].get("byte_fallback") and _BYTE_FALLBACK.fullmatch(content):
+        return convert(content)  # <0xNN> registered as an added token
+    if fam is Family.METASPACE and tok.get("normalized"):
+        content = content.replace(SPIECE_SPACE, " ")
+    return content.encode("utf-8"), kind
 
 
 def surface_forms(tokenizer: Any) -> list[bytes]:
