@@ -19,7 +19,8 @@ from benchmarks_paths import models_dir
 from conftest import PROBE_TEXTS, corpus_texts
 from gemma_layout import SPACE, TINY_TEXT, gemma_layout_from, tiny_gemma_layout
 
-RUN_TEXTS = ["   A packet", "x\n    y  z", "| a   |        1 |", "  two", "end   ", "a     b      c       d", " " * 20 + "deep", "\t  \n   \n"]
+RUN_TEXTS = ["   A packet", "x\n    y  z", "| a   |        1 |", "  two", "end   ", "a     b      c       d",
+             " " * 20 + "deep", "\t  \n   \n"]
 
 
 @pytest.fixture(scope="module")
