@@ -169,3 +169,39 @@ def test_real_tasks_load():
     assert len(tasks) == 25 and all(t.examples for t in tasks)
     assert all(0 <= e.answer < len(e.choices) for t in tasks for e in t.examples)
     assert all(50 <= len(t.examples) <= 200 for t in tasks)
+
+
+def test_cli_eval_table_and_json(tiny_model_dir, tmp_path, capsys):
+    from zett.cli import main
+
+    texts = tmp_path / "valid.jsonl"
+    texts.write_text("".join(json.dumps({"text": f"Document {i}: the quick brown fox."}) + "\n" for i in range(5)),
+                     encoding="utf-8")
+    task = write_task(tmp_path / "colours.jsonl", [{"context": f"Item {i}:", "choices": ["red", "blue"],
+                                                    "answer": i % 2} for i in range(6)])
+    out = tmp_path / "report.json"
+    assert main(["eval", "--model", str(tiny_model_dir), "--texts", str(texts), "--tasks", str(task),
+                 "--reference", str(tiny_model_dir), "--prompts", "2", "--json", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "valid.jsonl" in table and "colours" in table and "chrF" in table
+    report = json.loads(out.read_text())
+    assert {"file", "bpb", "ci_low", "ci_high", "n_docs"} <= set(report["texts"][0])
+    assert report["texts"][0]["n_docs"] == 5 and report["texts"][0]["ci_low"] <= report["texts"][0]["bpb"]
+    assert {"task", "accuracy", "ci_low", "ci_high", "n", "chance"} <= set(report["tasks"]["tasks"][0])
+    assert report["agreement"]["similarity_chrf"]["value"] == 1.0  # the model against itself
+    # the single-file call of before still prints its JSON keys
+    assert main(["eval", "--model", str(tiny_model_dir), "--texts", str(texts), "--json"]) == 0
+    old = json.loads(capsys.readouterr().out)
+    assert old["bpb"] == pytest.approx(report["texts"][0]["bpb"]) and old["docs"] == 5
+
+
+def test_cli_eval_errors_are_one_line(tiny_model_dir, tmp_path, capsys):
+    from zett.cli import main
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"context": "c", "choices": ["a", "b"], "answer": 5}\n', encoding="utf-8")
+    assert main(["eval", "--model", str(tiny_model_dir), "--tasks", str(bad)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("zett: error:") and f"{bad}:1" in err and "\n" not in err
+    assert main(["eval", "--model", str(tiny_model_dir)]) == 1
+    assert "nothing to evaluate" in capsys.readouterr().err

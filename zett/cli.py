@@ -11,6 +11,7 @@ import dataclasses
 import json
 import logging
 import sys
+from pathlib import Path
 
 from . import __version__
 
@@ -57,12 +58,23 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--no-fvt", action="store_true", help="skip measuring FVT beside the zero-shot table")
     x.add_argument("--fp32", action="store_true", help="keep fp32 weights (default bf16: half the size)")
 
-    e = sub.add_parser("eval", help="bits per byte of a model on texts")
-    e.add_argument("--model", required=True)
-    e.add_argument("--texts", required=True, help="JSONL ({\"text\": ...}) or text file")
-    e.add_argument("--max-docs", type=int, default=None)
+    e = sub.add_parser("eval", help="bits per byte, task accuracy and agreement with a reference, with 95% CIs")
+    e.add_argument("--model", required=True, help="Hub id, local model directory or .gguf file")
+    e.add_argument("--tokenizer", help="tokenizer to evaluate the model with (default: the model's own)")
+    e.add_argument("--texts", nargs="+", action="extend", default=[], metavar="FILE",
+                   help="JSONL ({\"text\": ...}) or text files: bits per byte per file")
+    e.add_argument("--tasks", nargs="+", action="extend", default=[], metavar="DIR_OR_FILE",
+                   help="multiple-choice task files (JSON lines: context, choices, answer) or directories")
+    e.add_argument("--reference", help="the original model: agreement with it on prompts cut from --texts (and chat "
+                   "prompts when both have a chat template), and its own task accuracy")
+    e.add_argument("--reference-tokenizer", help="the reference's tokenizer (default: its own)")
+    e.add_argument("--max-docs", type=int, default=None, help="first N documents of each text file")
+    e.add_argument("--max-examples", type=int, default=None, help="first N examples of each task")
+    e.add_argument("--prompts", type=int, default=16, help="agreement: prompts cut from the texts (default 16)")
     e.add_argument("--max-length", type=int, default=2048)
-    e.add_argument("--json", action="store_true", help="print a JSON object")
+    e.add_argument("--seed", type=int, default=0, help="seed of the bootstrap intervals")
+    e.add_argument("--json", nargs="?", const="-", metavar="OUT",
+                   help="write the results as JSON to OUT (atomically); without OUT, print JSON instead of the table")
 
     d = sub.add_parser("demo", help="SmolLM2-135M to bytes and two real tokenizers, offline")
     d.add_argument("--model", help="your own model instead of SmolLM2-135M-Instruct: Hub id, directory or .gguf")
@@ -107,18 +119,40 @@ def _transfer(args: argparse.Namespace) -> None:
 
 
 def _eval(args: argparse.Namespace) -> None:
+    from hypernet.files import write_text
+    from tokenizers_zoo import load_tokenizer
+
     from .data import read_texts
-    from .evaluate import score
+    from .evaluate import load_tasks
+    from .evaluate.report import evaluate_model, format_report
     from .models import load_model
 
-    texts = read_texts(args.texts, max_docs=args.max_docs)
+    if not args.texts and not args.tasks:
+        raise ValueError("nothing to evaluate: pass --texts FILE and/or --tasks DIR_OR_FILE")
+    if args.reference and not args.texts:
+        raise ValueError("--reference needs --texts: agreement prompts are cut from the texts")
+    texts = {path: read_texts(path, max_docs=args.max_docs) for path in args.texts}  # bad input fails early
+    tasks = load_tasks(args.tasks) if args.tasks else []
     model, tok = load_model(args.model)
-    res = score(model, tok, texts, max_length=args.max_length)
+    tok = load_tokenizer(args.tokenizer) if args.tokenizer else tok
+    reference = ref_tok = None
+    if args.reference:
+        reference, ref_tok = load_model(args.reference)
+        ref_tok = load_tokenizer(args.reference_tokenizer) if args.reference_tokenizer else ref_tok
+    report = evaluate_model(model, tok, texts=texts, tasks=tasks, reference=reference,
+                            reference_tokenizer=ref_tok, max_docs=args.max_docs, max_examples=args.max_examples,
+                            max_length=args.max_length, n_prompts=args.prompts, seed=args.seed)
+    report["model"] = args.model
+    if len(report["texts"]) == 1:  # the keys a single-file `zett eval --json` printed before
+        only = report["texts"][0]
+        report.update(bpb=only["bpb"], bits=only["bits"], bytes=only["bytes"], tokens=only["tokens"],
+                      docs=only["n_docs"])
+    if args.json == "-":
+        print(json.dumps(report))
+        return
     if args.json:
-        print(json.dumps({"bpb": res.bpb, "bits": res.bits, "bytes": res.bytes, "tokens": res.tokens,
-                          "docs": len(texts)}))
-    else:
-        print(f"{res.bpb:.4f} bits/byte over {res.bytes} bytes, {len(texts)} documents, {res.tokens} tokens")
+        write_text(Path(args.json), json.dumps(report, indent=1) + "\n")
+    print(format_report(report))
 
 
 def _distill(args: argparse.Namespace) -> None:
@@ -196,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"zett: error: {message}", file=sys.stderr)
         return 1
-    from .distill.trainer import end_process_group
+    from .training.processes import end_process_group
 
     end_process_group()
     return 0

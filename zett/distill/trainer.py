@@ -11,9 +11,7 @@ from torch import nn
 from ..losses import get_loss
 from ..losses.bld import ByteHead, ByteTrie, beam_byte_probs, path_byte_probs
 from ..training import StepInfo
-from ..training.processes import end_process_group  # noqa: F401  (zett.cli imports it from here)
 from ..training.teacher import Teacher, forward_stats
-from ..training.teacher import lm_token_stats, output_projection  # noqa: F401  (zett.evaluate imports them from here)
 from .config import DistillConfig
 from .data import NO_OFFSET, split_micro
 

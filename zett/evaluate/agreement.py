@@ -254,7 +254,7 @@ def teacher_divergence(student: Any, student_tokenizer: Any, teacher: Any, teach
     from tokenizers_zoo import load_tokenizer
 
     from ..distill.data import StepBatches, default_teacher_length
-    from ..distill.trainer import lm_token_stats
+    from ..training.teacher import lm_token_stats
     from ..losses import alm_loss, boundary_mask
 
     texts = [t for t in texts if t]
