@@ -135,11 +135,11 @@ class Hypernet(nn.Module, ModelHubMixin, library_name="zett", tags=list(TAGS)):
     def encode(self, ids: torch.Tensor) -> torch.Tensor:
         """[N, K] base ids (all real: a length bucket, no padding) -> [N, embedding_dim x matrices] deltas
         in the base's scale."""
-        size = self.config.base_vocab_size
-        known = ids < size
+        size, start = self.config.base_vocab_size, self._fallback_start()
+        known = ids < min(size, start)
         rows = (self.table[ids.clamp(max=size - 1)] - self.mu) / self.sigma
         if self.config.num_fallback:
-            fb = self.fallback[(ids - size).clamp(min=0, max=self.config.num_fallback - 1)]
+            fb = self.fallback[(ids - start).clamp(min=0, max=self.config.num_fallback - 1)]
             rows = torch.where(known[..., None], rows, fb)
         x = self.project(rows) + self.positions[:ids.shape[1]]
         *body, last = self.encoder.layers
@@ -154,8 +154,14 @@ class Hypernet(nn.Module, ModelHubMixin, library_name="zett", tags=list(TAGS)):
         """FVT rows [N, embedding_dim x matrices] (mean of the base rows of all pieces; the mean row for
         tokens made only of bytes the base lacks): exactly what the ``fvt`` predictor gives."""
         d = self.config.embedding_dim
-        parts = [bag_mean(m.contiguous(), pieces, m.mean(0)) for m in self.table.split(d, dim=1)]
+        start = self._fallback_start()
+        parts = [bag_mean(m.contiguous(), pieces, m.mean(0), known=start) for m in self.table.split(d, dim=1)]
         return torch.cat(parts, dim=1).to(self.table.device)
+
+    def _fallback_start(self) -> int:
+        """The first fallback id: the decomposer's (``len(base_tokenizer)``), which need not be the number of
+        embedding rows (padded matrices have more rows; Gemma-3's published tokenizer has one id more)."""
+        return self.decomposer.size if self.decomposer is not None else self.config.base_vocab_size
 
     def forward(self, pieces: list[list[int]], batch_size: int = 4096, *,
                 fvt: torch.Tensor | None = None) -> torch.Tensor:
@@ -203,6 +209,8 @@ class Hypernet(nn.Module, ModelHubMixin, library_name="zett", tags=list(TAGS)):
         if matches is None:
             matches = exact_matches(target_tokenizer, self.base_tokenizer, normal=False)
         t_ids, b_ids = matches
+        has_row = b_ids < self.table.shape[0]  # a base id past the embedding rows has nothing to copy
+        t_ids, b_ids = t_ids[has_row], b_ids[has_row]
         if len(t_ids):
             out[t_ids.to(out.device)] = self.table[b_ids.to(out.device)]
         d = self.config.embedding_dim

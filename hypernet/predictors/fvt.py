@@ -14,12 +14,14 @@ from ..embeddings import Embeddings, base_embeddings
 from . import register_predictor
 
 
-def bag_mean(matrix: torch.Tensor, pieces: list[list[int]], fill: torch.Tensor) -> torch.Tensor:
-    """Row i = mean of ``matrix[pieces[i]]`` over ids < len(matrix); ``fill`` when none is left.
+def bag_mean(matrix: torch.Tensor, pieces: list[list[int]], fill: torch.Tensor, known: int | None = None
+             ) -> torch.Tensor:
+    """Row i = mean of ``matrix[pieces[i]]`` over ids < len(matrix) and < ``known`` (the decomposer's first
+    fallback id, past which ids stand for bytes the base lacks); ``fill`` when none is left.
 
     Computed in fp32 with one ``embedding_bag`` call (no [V, K, d] tensor).
     """
-    size = matrix.shape[0]
+    size = matrix.shape[0] if known is None else min(matrix.shape[0], known)
     kept = [[j for j in ids if j < size] for ids in pieces]
     lengths = torch.tensor([len(k) for k in kept], dtype=torch.long)
     flat = torch.tensor([j for k in kept for j in k], dtype=torch.long)
@@ -44,6 +46,8 @@ class FVTPredictor:
         self.max_subtokens = max_subtokens  # seed: deterministic, unused
 
     def predict(self, base_model: Any, base_tokenizer: Any, target_tokenizer: Any) -> Embeddings:
-        pieces = Decomposer(base_tokenizer)(vocabulary(target_tokenizer).forms, self.max_subtokens)
-        mats = [bag_mean(m, pieces, m.float().mean(0)) for m in base_embeddings(base_model).matrices()]
+        decomposer = Decomposer(base_tokenizer)
+        pieces = decomposer(vocabulary(target_tokenizer).forms, self.max_subtokens)
+        mats = [bag_mean(m, pieces, m.float().mean(0), known=decomposer.size)
+                for m in base_embeddings(base_model).matrices()]
         return Embeddings(*mats)
