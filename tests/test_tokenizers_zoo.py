@@ -66,12 +66,23 @@ def test_shipped_tokenizers_match_assets(name):
     assert shipped.eos_token == real.eos_token
 
 
-def test_sentencepiece_model_file_matches_tokenizer_json():
+def test_sentencepiece_model_file_matches_sentencepiece_and_tokenizer_json():
+    """A .model file tokenizes as the sentencepiece library does (its dummy prefix is added to every text, even one
+    that starts with a space). The published tokenizer.json is another implementation: it agrees on plain prose
+    but adds the prefix only when the text lacks one, and splits some whitespace runs differently."""
+    import sentencepiece
+
     assets = assets_or_skip()
-    from_model = load_tokenizer(assets / "tokenizers" / "mistral-v3" / "tokenizer.model")
+    path = assets / "tokenizers" / "mistral-v3" / "tokenizer.model"
+    from_model = load_tokenizer(path)
     from_json = load_tokenizer(assets / "tokenizers" / "mistral-v3")
+    reference = sentencepiece.SentencePieceProcessor(model_file=str(path))
     for text in PROBE_TEXTS[:4] + ["A sentence with words."]:
-        assert encode_text(from_model, text) == encode_text(from_json, text), text
+        assert encode_text(from_model, text) == reference.encode(text), text
+    prose = "A sentence with words, and another one."
+    assert encode_text(from_model, prose) == encode_text(from_json, prose)
+    assert normalisation(from_model).prefix_space == "always"
+    assert normalisation(from_json).prefix_space == "if_missing"
 
 
 def test_tiktoken_file(tmp_path):
