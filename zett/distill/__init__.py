@@ -19,7 +19,7 @@ from tokenizers_zoo import load_tokenizer
 
 from ..data import read_texts
 from ..evaluate import bits_per_byte
-from ..losses import boundary_mask
+from ..losses import ALIGNED, boundary_mask
 from ..losses.bld import ByteTrie
 from ..training import Runtime, StepCallback
 from .config import DistillConfig
@@ -70,7 +70,8 @@ def distill(student: Any, student_tokenizer: Any, teacher: Any, teacher_tokenize
     dataset = StepBatches(texts, student_tok, teacher_tok, batch_size=config.batch_size,
                           max_length=config.max_length, teacher_max_length=t_len, seed=config.seed, first=first,
                           last=config.steps, rank=procs.process_index, world=procs.num_processes,
-                          byte_targets=config.byte_targets)
+                          byte_targets=config.byte_targets,
+                          align=not config.lazy_teacher or any(name in ALIGNED for name in config.losses))
 
     def evaluate(step: int, batch: dict, row: dict) -> None:
         if eval_texts and config.eval_every and step % config.eval_every == 0 and step < config.steps:

@@ -51,6 +51,14 @@ class DistillConfig(YamlConfig):
                                                           "run_dir/logs"})
     cache_teacher: bool = field(default=True, metadata={"help": "run the teacher once per text and keep its "
                                                         "token/boundary log-probs"})
+    fused_adamw: bool = field(default=True, metadata={"help": "AdamW's fused kernel (one pass over all parameters; "
+                                                              "the same update to float tolerance); false: a loop "
+                                                              "over the parameter tensors"})
+    unpadded: bool = field(default=True, metadata={"help": "run student and teacher on each text's own tokens (no "
+                                                           "compute on padding; the same losses to float "
+                                                           "tolerance); false: one padded batch"})
+    lazy_teacher: bool = field(default=True, metadata={"help": "run the teacher and align chunks only when a loss "
+                                                               "reads them (not for sft alone); false: every step"})
     eval_every: int = field(default=0, metadata={"help": "steps between BPB evaluations (0 = only at the end)"})
     eval_docs: int = field(default=8, metadata={"help": "held-out texts for BPB"})
     save_every: int = field(default=50, metadata={"help": "steps between checkpoints (the last step always saves)"})

@@ -33,12 +33,13 @@ class StepBatches(Dataset):
 
     def __init__(self, texts: Sequence[str], student_tok: Any, teacher_tok: Any, *, batch_size: int,
                  max_length: int, teacher_max_length: int, seed: int, first: int, last: int,
-                 rank: int = 0, world: int = 1, byte_targets: int = 0):
+                 rank: int = 0, world: int = 1, byte_targets: int = 0, align: bool = True):
         """``byte_targets`` > 0 adds what BLD needs: ``student_bytes`` [B, Ls, byte_targets] (each token's bytes,
         -1 padded) and ``student_byte_offset`` / ``teacher_byte_offset`` (text byte offset of each token's first
-        byte, NO_OFFSET where it has none)."""
+        byte, NO_OFFSET where it has none). ``align=False``: no chunk alignment (chunk ids -1, no chunks), for
+        losses that do not read it."""
         self.texts, self.student_tok, self.teacher_tok = texts, student_tok, teacher_tok
-        self.byte_targets = byte_targets
+        self.byte_targets, self.align = byte_targets, align
         self.batch_size, self.max_length, self.teacher_max_length = batch_size, max_length, teacher_max_length
         self.seed, self.first, self.last, self.rank, self.world = seed, first, last, rank, world
         self._aligner: Aligner | None = None
@@ -52,7 +53,7 @@ class StepBatches(Dataset):
         return self.collate(share)
 
     def collate(self, indices: list[int]) -> dict[str, torch.Tensor]:
-        if self._aligner is None:  # built lazily: once per worker process
+        if self._aligner is None and self.align:  # built lazily: once per worker process
             self._aligner = Aligner(self.teacher_tok, self.student_tok)
         s_start, t_start = start_token_id(self.student_tok), start_token_id(self.teacher_tok)
         s_rows, t_rows = [], []
@@ -60,7 +61,12 @@ class StepBatches(Dataset):
             text = self.texts[i]
             s_rows.append(([s_start] + encode_text(self.student_tok, text))[:self.max_length])
             t_rows.append(([t_start] + encode_text(self.teacher_tok, text))[:self.teacher_max_length])
-        aligned = self._aligner.batch(list(zip(t_rows, s_rows)), self.teacher_max_length, self.max_length)
+        if self.align:
+            aligned = self._aligner.batch(list(zip(t_rows, s_rows)), self.teacher_max_length, self.max_length)
+        else:
+            aligned = {"teacher_chunk_id": torch.full((len(indices), self.teacher_max_length), -1, dtype=torch.long),
+                       "student_chunk_id": torch.full((len(indices), self.max_length), -1, dtype=torch.long),
+                       "num_chunks": torch.zeros(len(indices), dtype=torch.long)}
         batch = {"text_index": torch.tensor(indices, dtype=torch.long)}
         for name, rows, pad in (("student", s_rows, s_start), ("teacher", t_rows, t_start)):
             batch[f"{name}_input_ids"], batch[f"{name}_attention_mask"] = pad_rows(rows, pad)

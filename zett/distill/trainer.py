@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..losses import get_loss
+from ..losses import TEACHER_FREE, get_loss
 from ..losses.bld import ByteHead, ByteTrie, beam_byte_probs, path_byte_probs
 from ..training import StepInfo
 from ..training.teacher import Teacher, forward_stats
@@ -72,19 +72,23 @@ class DistillObjective:
         self.hidden = config.teacher_hidden or bool(config.byte_targets) or config.balance
         self.teacher = Teacher(teacher, teacher_boundary, device, cache=config.cache_teacher,
                                hidden=config.teacher_hidden, logits=self.logits,
-                               extra=self.teacher_bytes if config.byte_targets else None)
+                               extra=self.teacher_bytes if config.byte_targets else None, unpadded=config.unpadded)
+        self.needs_teacher = not config.lazy_teacher or any(n not in TEACHER_FREE for n in self.weights)
 
     def split(self, batch: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
         return split_micro(batch, self.config.grad_accum)
 
     def targets(self, mb: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return self.teacher.outputs(mb)
+        return self.teacher.outputs(mb) if self.needs_teacher else {}
 
     def loss(self, model: nn.Module, mb: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
              info: StepInfo) -> tuple[torch.Tensor, dict[str, float]]:
         ids = mb["student_input_ids"].to(self.device)
         mask = mb["student_attention_mask"].to(self.device)
-        s_out = forward_stats(model, ids, mask, self.boundary, hidden=self.hidden, logits=self.logits)
+        # one forward call per step under DDP (its reducer expects that); several rows alone otherwise
+        unpadded = self.config.unpadded and not isinstance(model, nn.parallel.DistributedDataParallel)
+        s_out = forward_stats(model, ids, mask, self.boundary, hidden=self.hidden, logits=self.logits,
+                              unpadded=unpadded)
         dev_mb = {k: v.to(self.device) for k, v in mb.items()}
         values = {name: get_loss(name)(targets, s_out, dev_mb, normalizer=info.counts[name], **self.loss_kwargs(name))
                   for name in self.weights}

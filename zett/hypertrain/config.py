@@ -74,6 +74,15 @@ class HypernetTrainConfig(YamlConfig):
                                                           "(tensorboard, wandb, ...; installed ones), files under "
                                                           "run_dir/logs"})
     cache_teacher: bool = True
+    fused_adamw: bool = field(default=True, metadata={"help": "AdamW's fused kernel (one pass over all parameters; "
+                                                              "the same update to float tolerance); false: a loop "
+                                                              "over the parameter tensors"})
+    unpadded: bool = field(default=True, metadata={"help": "run the frozen base on each text's own tokens (no "
+                                                           "compute on padding; the same losses to float "
+                                                           "tolerance); false: one padded batch"})
+    lazy_teacher: bool = field(default=True, metadata={"help": "run the teacher and align chunks only when a loss "
+                                                               "reads them (alm; not sft or lexical); false: every "
+                                                               "step"})
     save_every: int = field(default=50, metadata={"help": "steps between checkpoints"})
     num_workers: int = field(default=1, metadata={"help": "data loader workers (sampling, tokenising, aligning)"})
     seed: int = 0

@@ -24,7 +24,7 @@ from hypernet.model import network_rows
 from tokenizers_zoo import Aligner, TokenKind, TokenizerSampler, encode_text, is_byte_tokenizer, start_token_id, vocabulary
 
 from ..distill.data import pad_rows, step_indices
-from ..losses import boundary_mask
+from ..losses import ALIGNED, boundary_mask
 
 
 def text_spans(base_tokenizer: Any, texts: Sequence[str], max_length: int) -> list[str]:
@@ -51,6 +51,8 @@ class HypernetBatches(Dataset):
         self._fed = -1  # last step whose texts are in the window
         self._decomposer: Decomposer | None = None
         self._aligners: dict[int, Aligner] = {}
+        # chunk alignment only for the losses that read it (unless lazy_teacher is off)
+        self.align = not config.lazy_teacher or any(name in ALIGNED for name in config.losses)
 
     def __len__(self) -> int:
         return self.last - self.first
@@ -86,8 +88,12 @@ class HypernetBatches(Dataset):
         s_rows = [[start_token_id(tok)] + encode_text(tok, self.texts[i]) for i in indices]
         t_rows = [[start_token_id(self.base)] + encode_text(self.base, self.texts[i]) for i in indices]
         s_len, t_len = max(map(len, s_rows)), max(map(len, t_rows))
-        aligner = self._aligner(tok)
-        aligned = aligner.batch(list(zip(t_rows, s_rows)), t_len, s_len)
+        if self.align:
+            aligned = self._aligner(tok).batch(list(zip(t_rows, s_rows)), t_len, s_len)
+        else:  # no loss reads chunks: none
+            aligned = {"teacher_chunk_id": torch.full((len(indices), t_len), -1, dtype=torch.long),
+                       "student_chunk_id": torch.full((len(indices), s_len), -1, dtype=torch.long),
+                       "num_chunks": torch.zeros(len(indices), dtype=torch.long)}
         local, offset = self.local_vocabulary(tok, s_rows, step)
         remap = np.full(len(tok), -1, dtype=np.int64)
         remap[local] = np.arange(len(local))

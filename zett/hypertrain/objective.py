@@ -10,16 +10,17 @@ import torch
 from torch import nn
 
 from ..distill.data import split_micro
-from ..losses import get_loss, token_stats
+from ..losses import TEACHER_FREE, get_loss, token_stats
 from ..training import StepInfo
-from ..training.teacher import Teacher, logit_softcap, softcap
+from ..training.teacher import Teacher, logit_softcap, per_row, softcap
 
 SHARED = ("pieces", "copy_ids", "predict", "lexical_ids", "boundary", "logit_offset", "source", "student_tokens")
 
 
-def student_outputs(base_model: Any, mb: dict[str, Any], rows: torch.Tensor, tied: bool,
-                    d: int) -> dict[str, torch.Tensor]:
-    """Run the frozen base body on predicted rows; logits over the step's local vocabulary only."""
+def student_outputs(base_model: Any, mb: dict[str, Any], rows: torch.Tensor, tied: bool, d: int,
+                    unpadded: bool = False) -> dict[str, torch.Tensor]:
+    """Run the frozen base body on predicted rows; logits over the step's local vocabulary only.
+    ``unpadded``: the body runs on each text's own tokens (:func:`~zett.training.teacher.per_row`)."""
     device = rows.device
     e_in = rows[:, :d]
     e_out = e_in if tied else rows[:, d:]
@@ -30,7 +31,11 @@ def student_outputs(base_model: Any, mb: dict[str, Any], rows: torch.Tensor, tie
     if scale is not None:
         embeds = embeds * torch.as_tensor(scale, dtype=embeds.dtype, device=device)
     body = base_model.get_decoder()
-    hidden = body(inputs_embeds=embeds.to(next(body.parameters()).dtype), attention_mask=mask).last_hidden_state
+
+    def run(**kw: Any) -> dict[str, torch.Tensor]:
+        return {"hidden": body(**kw).last_hidden_state}
+
+    hidden = per_row(run, mask, unpadded, inputs_embeds=embeds.to(next(body.parameters()).dtype))["hidden"]
     logits = softcap(hidden.float() @ e_out.float().T, logit_softcap(base_model))
     logits = logits + mb["logit_offset"].to(device)  # sampled-softmax correction for uniform negatives
     return token_stats(logits, ids, mb["boundary"].to(device), mask)
@@ -60,7 +65,9 @@ class HypernetObjective:
         self.config, self.net, self.base, self.device = config, net, base_model, device
         self.weights = dict(config.losses)
         self.teacher = Teacher(base_model, base_boundary, device, cache=config.cache_teacher,
-                               hidden=config.teacher_hidden)
+                               hidden=config.teacher_hidden, unpadded=config.unpadded)
+        # sft and lexical read only the student's side: no teacher forward pass unless lazy_teacher is off
+        self.needs_teacher = not config.lazy_teacher or any(n not in TEACHER_FREE for n in self.weights)
 
     def split(self, batch: dict[str, Any]) -> list[dict[str, Any]]:
         """Micro-batches: tensors with a batch dimension are split; the local vocabulary is shared."""
@@ -69,13 +76,14 @@ class HypernetObjective:
         return [dict(m, **shared) for m in split_micro(rest, self.config.grad_accum)]
 
     def targets(self, mb: dict[str, Any]) -> dict[str, torch.Tensor]:
-        return self.teacher.outputs(mb)
+        return self.teacher.outputs(mb) if self.needs_teacher else {}
 
     def loss(self, model: nn.Module, mb: dict[str, Any], targets: dict[str, torch.Tensor],
              info: StepInfo) -> tuple[torch.Tensor, dict[str, float]]:
         net = self.net
         rows = local_rows(model, mb)
-        s_out = student_outputs(self.base, mb, rows, net.config.tied, net.config.embedding_dim)
+        s_out = student_outputs(self.base, mb, rows, net.config.tied, net.config.embedding_dim,
+                                unpadded=self.config.unpadded)
         s_out.update(rows=rows, table=net.table)
         dev_mb = {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in mb.items()}
         total, logged = 0.0, {}

@@ -22,6 +22,8 @@ import torch
 
 LossFn = Callable[..., torch.Tensor]
 _LOSSES: dict[str, LossFn] = {}
+TEACHER_FREE = ("sft", "lexical")  # read only the student's side: no teacher outputs, no chunk alignment
+ALIGNED = ("alm", "uld")  # read the chunk alignment (teacher_chunk_id / student_chunk_id / num_chunks)
 
 
 def register_loss(name: str):
@@ -45,5 +47,5 @@ from . import alm, bld, lexical, sft, uld  # noqa: E402,F401  (register)
 from .alm import alm_loss, binary_f_divergence, log1mexp  # noqa: E402
 from .stats import boundary_mask, chunk_sums, token_stats  # noqa: E402
 
-__all__ = ["alm_loss", "available_losses", "binary_f_divergence", "boundary_mask", "chunk_sums", "get_loss",
-           "log1mexp", "register_loss", "token_stats"]
+__all__ = ["ALIGNED", "TEACHER_FREE", "alm_loss", "available_losses", "binary_f_divergence", "boundary_mask",
+           "chunk_sums", "get_loss", "log1mexp", "register_loss", "token_stats"]

@@ -7,7 +7,8 @@
     rt.close()
 
 ``config`` needs the fields of the training configs: ``mixed_precision``, ``seed``, ``steps``, ``save_every``,
-``lr``, ``warmup_steps``, ``weight_decay``, ``beta1``, ``beta2``, ``grad_clip``, ``log_with`` and ``to_yaml()``.
+``lr``, ``warmup_steps``, ``weight_decay``, ``beta1``, ``beta2``, ``grad_clip``, ``log_with`` and ``to_yaml()``
+(``fused_adamw`` where present).
 A second run in the same directory resumes from its checkpoint, exactly: the batches of step k are a function of
 (seed, k) and the checkpoint holds the weights, optimizer, schedule and RNG.
 """

@@ -17,6 +17,8 @@ from torch import nn
 
 from .processes import Processes
 
+FUSED_DEVICES = ("cpu", "cuda")  # where torch's AdamW has a fused kernel for float parameters
+
 
 @dataclass
 class StepInfo:
@@ -46,14 +48,18 @@ class Objective(Protocol):
 def make_optimizer(params: list[tuple[str, nn.Parameter]], config: Any
                    ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
     """AdamW (no weight decay on biases and norms) over the trainable ``(name, parameter)`` pairs; linear warm-up
-    over ``config.warmup_steps``, then cosine decay to 10% of ``config.lr`` at ``config.steps``."""
+    over ``config.warmup_steps``, then cosine decay to 10% of ``config.lr`` at ``config.steps``. ``config.fused_adamw``
+    (where the device has the fused kernel): AdamW's fused implementation."""
     decay, no_decay = [], []
     for name, p in params:
         if p.requires_grad:
             (no_decay if p.dim() < 2 or "norm" in name.lower() else decay).append(p)
+    # fused: one kernel over all parameters instead of a loop per tensor (the same update to float tolerance)
+    devices = {p.device.type for p in decay + no_decay}
+    fused = bool(getattr(config, "fused_adamw", False)) and devices <= set(FUSED_DEVICES)
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}],
-                            lr=config.lr, betas=(config.beta1, config.beta2), eps=1e-8)
+                            lr=config.lr, betas=(config.beta1, config.beta2), eps=1e-8, fused=fused or None)
 
     def schedule(step: int) -> float:
         if step < config.warmup_steps:

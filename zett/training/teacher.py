@@ -32,25 +32,64 @@ def output_projection(model: Any) -> Callable[[torch.Tensor], torch.Tensor]:
     return lambda h: softcap(head(h), cap)
 
 
-def lm_token_stats(model: Any, ids: torch.Tensor, mask: torch.Tensor, boundary: torch.Tensor
-                   ) -> tuple[dict[str, torch.Tensor], torch.Tensor, Any]:
+def right_padded_lengths(mask: torch.Tensor) -> list[int] | None:
+    """Each row's length when every row of ``mask`` [B, L] is ones then zeros (right padding); else None."""
+    lengths = mask.sum(1)
+    positions = torch.arange(mask.shape[1], device=mask.device)
+    if not torch.equal(mask.bool(), positions[None, :] < lengths[:, None]):
+        return None
+    return lengths.tolist()
+
+
+def per_row(run: Callable[..., dict[str, torch.Tensor]], mask: torch.Tensor, unpadded: bool = True,
+            **inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``run(attention_mask=..., **inputs)`` -> {name: [B, L, ...]}, with ``unpadded``: run on each row's own
+    tokens alone (``attention_mask=None``) and the outputs padded back with zeros, so no compute goes to right
+    padding. A causal model's real positions never see the padding after them, so they get the same values to
+    float tolerance; padded positions hold zeros instead of values computed on padding. Rows of one length, or
+    a mask that is not right padding: one call on the whole batch."""
+    lengths = right_padded_lengths(mask) if unpadded else None
+    if lengths is None or len(set(lengths)) == 1:
+        return run(attention_mask=mask, **inputs)
+    width = mask.shape[1]
+    outs = [run(attention_mask=None, **{k: v[r:r + 1, :n] for k, v in inputs.items()}) for r, n in enumerate(lengths)]
+    return {name: torch.cat([_pad_positions(o[name], width) for o in outs]) for name in outs[0]}
+
+
+def _pad_positions(x: torch.Tensor, width: int) -> torch.Tensor:
+    """[1, n, ...] -> [1, width, ...] with zeros after position n."""
+    return torch.nn.functional.pad(x, (0, 0) * (x.dim() - 2) + (0, width - x.shape[1]))
+
+
+def lm_token_stats(model: Any, ids: torch.Tensor, mask: torch.Tensor, boundary: torch.Tensor, *,
+                   unpadded: bool = False) -> tuple[dict[str, torch.Tensor], torch.Tensor, Any]:
     """(token/boundary log-probs, final hidden states, hidden -> logits) of a causal LM, without ever holding
-    the logits of more than a block of positions (a 262k vocabulary in fp32 would be ~1 GB per 1k tokens)."""
+    the logits of more than a block of positions (a 262k vocabulary in fp32 would be ~1 GB per 1k tokens).
+    ``unpadded``: the body runs on each row's own tokens (:func:`per_row`)."""
     body = getattr(model, model.base_model_prefix)
-    hidden = body(input_ids=ids, attention_mask=mask).last_hidden_state
+
+    def run(**kw: Any) -> dict[str, torch.Tensor]:
+        return {"hidden": body(**kw).last_hidden_state}
+
+    hidden = per_row(run, mask, unpadded, input_ids=ids)["hidden"]
     project = output_projection(model)
     return hidden_token_stats(hidden, project, ids, boundary, mask), hidden, project
 
 
 def forward_stats(model: Any, ids: torch.Tensor, mask: torch.Tensor, boundary: torch.Tensor, *, hidden: bool,
-                  logits: bool) -> dict[str, torch.Tensor]:
+                  logits: bool, unpadded: bool = False) -> dict[str, torch.Tensor]:
     """Token/boundary log-probs of a full forward pass, plus the final hidden states and the logits if asked;
-    outputs in fp32 (under bf16 autocast the model computes in bf16)."""
-    out = model(input_ids=ids, attention_mask=mask, output_hidden_states=hidden)
-    full = out.logits.float()
+    outputs in fp32 (under bf16 autocast the model computes in bf16). ``unpadded``: each row's own tokens
+    alone (:func:`per_row`)."""
+    def run(**kw: Any) -> dict[str, torch.Tensor]:
+        out = model(**kw, output_hidden_states=hidden)
+        return {"logits": out.logits, **({"hidden": out.hidden_states[-1]} if hidden else {})}
+
+    out = per_row(run, mask, unpadded, input_ids=ids)
+    full = out["logits"].float()
     stats = token_stats(full, ids, boundary, mask)
     if hidden:
-        stats["hidden"] = out.hidden_states[-1].float()
+        stats["hidden"] = out["hidden"].float()
     if logits:
         stats["logits"] = full
     return stats
@@ -62,18 +101,19 @@ class Teacher:
     cached; otherwise the body runs once and logits exist a block of positions at a time."""
 
     def __init__(self, model: Any, boundary: torch.Tensor, device: torch.device, *, cache: bool = True,
-                 hidden: bool = False, logits: bool = False, extra: RowExtra | None = None):
+                 hidden: bool = False, logits: bool = False, extra: RowExtra | None = None, unpadded: bool = False):
         self.model, self.boundary, self.device = model, boundary, device
-        self.hidden, self.logits, self.extra = hidden, logits, extra
+        self.hidden, self.logits, self.extra, self.unpadded = hidden, logits, extra, unpadded
         self.use_cache = cache and not logits
         self.cache: dict[int, dict[str, torch.Tensor]] = {}
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[dict, Callable[[int], Any]]:
         """Statistics, and a function giving one row's logits (a tensor, or a function of a position block)."""
         if self.logits:
-            out = forward_stats(self.model, ids, mask, self.boundary, hidden=self.hidden, logits=True)
+            out = forward_stats(self.model, ids, mask, self.boundary, hidden=self.hidden, logits=True,
+                                unpadded=self.unpadded)
             return out, lambda r: out["logits"][r]
-        out, hidden, project = lm_token_stats(self.model, ids, mask, self.boundary)
+        out, hidden, project = lm_token_stats(self.model, ids, mask, self.boundary, unpadded=self.unpadded)
         if self.hidden:
             out["hidden"] = hidden
         return out, lambda r: (lambda start, stop: project(hidden[r, start:stop]))

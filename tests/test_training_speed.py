@@ -1,0 +1,167 @@
+"""The speed levers of the training runtime (benchmarks/training_speed.py measures them): each one is used when on,
+and the exact ones train the same network as with the lever off, to float tolerance."""
+
+import pytest
+import torch
+
+import zett
+from tokenizers_zoo import byte_tokenizer
+from zett.training.teacher import Teacher, per_row
+
+from conftest import TRAIN_TEXT, tiny_llama
+from test_train_hypernet import TEXTS as HYPER_TEXTS
+from test_train_hypernet import config as hyper_config
+
+OFF = dict(unpadded=False, lazy_teacher=False, fused_adamw=False)
+DISTILL_TEXTS = [t for t in TRAIN_TEXT[:6] if t][:4]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    torch.set_num_threads(1)  # tiny tensors: threads only add overhead
+
+
+def body_lengths(model):
+    """Sequence lengths the model's body is called with, and its attention masks (recorded by a hook)."""
+    calls = []
+
+    def hook(module, args, kwargs):
+        x = kwargs.get("inputs_embeds") if kwargs.get("inputs_embeds") is not None else kwargs.get("input_ids")
+        calls.append((x.shape[0], x.shape[1], kwargs.get("attention_mask")))
+
+    handle = model.get_decoder().register_forward_pre_hook(hook, with_kwargs=True)
+    return calls, handle
+
+
+def test_per_row_skips_padding_and_gives_the_padded_values(byte_bpe):
+    model = tiny_llama(len(byte_bpe), seed=2)
+    ids = torch.randint(0, len(byte_bpe), (3, 9))
+    mask = torch.ones(3, 9, dtype=torch.long)
+    mask[0, 4:] = 0
+    mask[2, 7:] = 0
+    body = model.get_decoder()
+    seen = []
+
+    def run(**kw):
+        seen.append(tuple(kw["input_ids"].shape))
+        return {"hidden": body(**kw).last_hidden_state}
+
+    alone = per_row(run, mask, input_ids=ids)["hidden"]
+    assert seen == [(1, 4), (1, 9), (1, 7)]  # each row's own tokens, no padding
+    padded = body(input_ids=ids, attention_mask=mask).last_hidden_state
+    real = mask.bool()
+    assert torch.allclose(alone[real], padded[real], atol=1e-5)
+    assert alone[~real].abs().max() == 0  # padding holds zeros
+    seen.clear()
+    per_row(run, mask, unpadded=False, input_ids=ids)
+    left = torch.tensor([[0, 1, 1], [1, 1, 1]])
+    per_row(run, left, input_ids=ids[:2, :3])  # not right padding: one call with the mask
+    assert seen == [(3, 9), (2, 3)]
+
+
+def test_hypernet_levers_train_the_same_network(tmp_path, byte_bpe, monkeypatch):
+    model, tok = tiny_llama(len(byte_bpe), seed=3), byte_bpe
+    teacher_calls = []
+    forward = Teacher.forward
+    monkeypatch.setattr(Teacher, "forward", lambda self, *a: teacher_calls.append(1) or forward(self, *a))
+    calls, handle = body_lengths(model)
+    runs = {}
+    for name, levers in (("before", OFF), ("after", {})):
+        calls.clear()
+        teacher_calls.clear()
+        cfg = hyper_config(tmp_path, name, steps=4, losses={"sft": 1.0, "lexical": 0.1}, cache_teacher=False,
+                           **levers)
+        runs[name] = zett.train_hypernet(cfg, base_model=model, base_tokenizer=tok, progress=False)
+        runs[name].calls, runs[name].teacher = list(calls), len(teacher_calls)
+    handle.remove()
+    before, after = runs["before"], runs["after"]
+    assert before.teacher == 4 and after.teacher == 0  # sft and lexical read no teacher output
+    # before: one padded batch per step (teacher and student); after: each text alone, without a mask
+    assert all(b == 4 and m is not None for b, _, m in before.calls) and len(before.calls) == 8
+    assert all(b == 1 and m is None for b, _, m in after.calls) and len(after.calls) == 16
+    assert sum(n for _, n, _ in after.calls) < sum(b * n for b, n, _ in before.calls[1::2])  # no padding
+    for key in ("loss", "sft", "lexical"):
+        values = [[m[key] for m in run.metrics if "loss" in m] for run in (before, after)]
+        assert len(values[0]) == 4 and values[1] == pytest.approx(values[0], rel=1e-5), key
+    for (name, a), (_, b) in zip(before.hypernet.state_dict().items(), after.hypernet.state_dict().items()):
+        assert torch.allclose(a, b, atol=1e-5), name
+
+
+def test_alm_keeps_its_teacher_and_alignment_with_lazy_teacher(tmp_path, byte_bpe):
+    model, tok = tiny_llama(len(byte_bpe), seed=3), byte_bpe
+    losses = {"alm": 1.0, "sft": 1.0}
+    before = zett.train_hypernet(hyper_config(tmp_path, "b", steps=3, losses=losses, **OFF), base_model=model,
+                                 base_tokenizer=tok, progress=False)
+    after = zett.train_hypernet(hyper_config(tmp_path, "a", steps=3, losses=losses), base_model=model,
+                                base_tokenizer=tok, progress=False)
+    assert all(m["alm"] > 0 for m in after.metrics if "alm" in m)
+    assert [m["alm"] for m in after.metrics if "alm" in m] == \
+        pytest.approx([m["alm"] for m in before.metrics if "alm" in m], rel=1e-5)
+
+
+def test_data_skips_alignment_only_when_no_loss_reads_it(tmp_path, byte_bpe):
+    from zett.hypertrain.data import HypernetBatches
+
+    def batch(**over):
+        cfg = zett.HypernetTrainConfig(**hyper_config(tmp_path, **over))
+        return HypernetBatches(HYPER_TEXTS, HYPER_TEXTS, byte_bpe, cfg, real={}, first=0, last=2)[0]
+
+    sft = batch(losses={"sft": 1.0})
+    assert int(sft["num_chunks"].sum()) == 0 and (sft["student_chunk_id"] == -1).all()
+    for over in ({"losses": {"sft": 1.0}, "lazy_teacher": False}, {"losses": {"alm": 1.0}}):
+        aligned = batch(**over)
+        assert int(aligned["num_chunks"].min()) > 0 and (aligned["student_chunk_id"] >= 0).any(), over
+        assert torch.equal(aligned["student_input_ids"], sft["student_input_ids"])  # the same batch otherwise
+
+
+def test_fused_adamw_is_used_and_gives_the_same_update():
+    from zett.training import make_optimizer
+
+    def train(fused):
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.LayerNorm(8))
+        opt, _ = make_optimizer(list(net.named_parameters()),
+                                zett.DistillConfig(fused_adamw=fused, warmup_steps=0, lr=1e-2))
+        for step in range(3):
+            net(torch.randn(4, 8, generator=torch.Generator().manual_seed(step))).pow(2).sum().backward()
+            opt.step()
+            opt.zero_grad()
+        return opt, net
+
+    torch.manual_seed(0)
+    start = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.LayerNorm(8))
+    (slow, a), (fused, b) = train(False), train(True)
+    assert all(g["fused"] for g in fused.param_groups) and not any(g["fused"] for g in slow.param_groups)
+    for (name, x), (_, y), (_, x0) in zip(a.named_parameters(), b.named_parameters(), start.named_parameters()):
+        assert not torch.equal(x, x0) and torch.allclose(x, y, atol=1e-6), name
+
+
+@pytest.fixture
+def distill_setup(byte_bpe):
+    student_tok = byte_tokenizer(specials_from=byte_bpe)
+    teacher = tiny_llama(len(byte_bpe), seed=1)
+    return teacher, byte_bpe, lambda: zett.transfer(teacher, student_tok, base_tokenizer=byte_bpe)[0], student_tok
+
+
+@pytest.mark.parametrize("losses", [{"alm": 1.0, "sft": 1.0}, {"sft": 1.0}])
+def test_distill_levers_train_the_same_student(distill_setup, losses, monkeypatch):
+    teacher, teacher_tok, fresh_student, student_tok = distill_setup
+    teacher_calls = []
+    forward = Teacher.forward
+    monkeypatch.setattr(Teacher, "forward", lambda self, *a: teacher_calls.append(1) or forward(self, *a))
+    runs = {}
+    for name, levers in (("before", OFF), ("after", {})):
+        teacher_calls.clear()
+        student = fresh_student()
+        calls, handle = body_lengths(student)
+        cfg = zett.DistillConfig(steps=3, batch_size=4, max_length=160, lr=3e-3, warmup_steps=0, losses=losses,
+                                 save_every=10, **levers)
+        runs[name] = zett.distill(student, student_tok, teacher, teacher_tok, DISTILL_TEXTS, cfg, progress=False)
+        runs[name].calls, runs[name].teacher = list(calls), len(teacher_calls)
+        handle.remove()
+    before, after = runs["before"], runs["after"]
+    assert before.teacher == 1 and after.teacher == (1 if "alm" in losses else 0)  # cached per text after step 1
+    assert all(b == 4 for b, _, _ in before.calls) and all(b == 1 for b, _, _ in after.calls)
+    assert [m["loss"] for m in after.metrics] == pytest.approx([m["loss"] for m in before.metrics], rel=1e-5)
+    for (name, a), (_, b) in zip(before.model.named_parameters(), after.model.named_parameters()):
+        assert torch.allclose(a, b, atol=1e-5), name
