@@ -187,3 +187,18 @@ def test_a_hypernetwork_transfer_matches_tokens_once(byte_bpe, spm_bpe, monkeypa
                             (new.get_output_embeddings().weight, model.get_output_embeddings().weight, alone.output)):
         assert torch.equal(got[t_ids], base[b_ids])  # copied rows: the base's, bit for bit
         assert torch.allclose(got[predicted], mine[predicted], atol=1e-6)  # the rest: what the network predicts
+
+
+def test_base_tokenizer_longer_than_the_embedding_matrix():
+    """Gemma-3's published tokenizer has one id more than the model has rows: transfer copies the rows that exist."""
+    from conftest import train_byte_bpe
+
+    base = train_byte_bpe()
+    model = tiny_llama(len(base))
+    base.add_special_tokens({"additional_special_tokens": ["<image_soft_token>"]})
+    assert len(base) == model.get_input_embeddings().weight.shape[0] + 1
+    new, tok = zett.transfer(model, "byte", base_tokenizer=base)
+    assert new.get_input_embeddings().weight.shape[0] == len(tok)
+    same, _ = zett.transfer(model, base, base_tokenizer=base)
+    rows = model.get_input_embeddings().weight.shape[0]
+    assert torch.equal(same.get_input_embeddings().weight[:rows], model.get_input_embeddings().weight)
