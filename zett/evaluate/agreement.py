@@ -30,6 +30,7 @@ from tokenizers_zoo import TokenKind, encode_text, normalisation, start_token_id
 
 from .bpb import BPBResult, text_keys
 from .stats import Estimate, Paired, mean_estimate
+from .tasks import cache_of, with_cache
 
 CHAT_PROMPTS = (
     "What is the capital of France?",
@@ -162,8 +163,8 @@ def greedy(model: Any, tokenizer: Any, ids: list[int], max_new_bytes: int) -> st
     current = torch.tensor([ids], device=device)
     with torch.inference_mode():
         while produced < max_new_bytes:
-            res = model(input_ids=current, past_key_values=cache, use_cache=True)
-            cache = res.past_key_values
+            res = model(input_ids=current, use_cache=True, **with_cache(model, cache))
+            cache = cache_of(res)
             nxt = int(res.logits[0, -1].argmax())
             if nxt in stop or vocab.kinds[nxt] in (TokenKind.SPECIAL, TokenKind.UNUSED):
                 break

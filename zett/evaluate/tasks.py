@@ -23,6 +23,7 @@ stratified bootstrap intervals, over all tasks and over the tasks where a refere
 
 from __future__ import annotations
 
+import inspect
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -242,6 +243,19 @@ def choice_accuracy(model: Any, tokenizer: Any, tasks: Any, *, max_examples: int
                         seed=seed)
 
 
+def with_cache(model: Any, cache: Any) -> dict[str, Any]:
+    """The keyword that hands a key/value cache to ``model``'s forward (``cache`` in newer transformers 5
+    releases, ``past_key_values`` before)."""
+    params = inspect.signature(model.forward).parameters
+    return {"cache" if "cache" in params else "past_key_values": cache}
+
+
+def cache_of(output: Any) -> Any:
+    """The key/value cache a forward returned, under either name."""
+    cache = output.get("cache")
+    return cache if cache is not None else output.get("past_key_values")
+
+
 @torch.inference_mode()
 def _choice_scores(model: Any, tokenizer: Any, start: int, ex: Example, limit: int) -> np.ndarray:
     """Log-likelihood per byte of each choice: the context runs once, its cache is shared by all choices."""
@@ -262,12 +276,12 @@ def _choice_scores(model: Any, tokenizer: Any, start: int, ex: Example, limit: i
         for row, c in enumerate(conts):
             ids[row, :len(c)] = torch.tensor(c, dtype=torch.long)
             mask[row, :len(c)] = 1
-        cache = out.past_key_values
+        cache = cache_of(out)
         cache.batch_repeat_interleave(k)
         attention = torch.cat([torch.ones((k, len(ctx)), dtype=torch.long), mask], dim=1)
         positions = torch.arange(len(ctx), len(ctx) + longest).expand(k, longest)
-        logits = model(input_ids=ids.to(device), attention_mask=attention.to(device), past_key_values=cache,
-                       position_ids=positions.to(device)).logits.float()
+        logits = model(input_ids=ids.to(device), attention_mask=attention.to(device),
+                       position_ids=positions.to(device), **with_cache(model, cache)).logits.float()
         lp = torch.log_softmax(logits[:, :-1], -1).gather(-1, ids[:, 1:, None].to(device))[..., 0]
         totals += (lp.cpu() * mask[:, 1:]).sum(-1).double().numpy()
     return totals / n_bytes
