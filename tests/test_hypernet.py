@@ -138,13 +138,22 @@ def test_the_shipped_hypernetwork_loads_by_name(byte_bpe):
     net = Hypernet.from_pretrained("smollm2-135m")
     assert net.config.base_vocab_size == 49152 and net.config.embedding_dim == 576
     # the example configs are the shipped network's recipe, each leg started from the previous one's run: the
-    # card reports their steps, each earlier leg's card quoted one level deeper
+    # card's table of legs names each config with its steps and peak lr, and the last row is the anneal2 leg
     examples, card = Path(__file__).parent.parent / "examples", (SHIPPED_DIR / "smollm2-135m" / "README.md").read_text()
-    legs = [yaml.safe_load((examples / f"hypernet_smollm2{s}.yaml").read_text()) for s in ("", "_anneal", "_anneal2")]
+    names = [f"hypernet_smollm2{s}.yaml" for s in ("", "_anneal", "_anneal2")]
+    legs = [yaml.safe_load((examples / name).read_text()) for name in names]
     for earlier, leg in zip(legs, legs[1:]):
         assert leg["init_from"] == earlier["run_dir"] + "/hypernet" and leg["lr"] < legs[0]["lr"]
-    for depth, leg in enumerate(reversed(legs)):
-        assert f"\n{'  ' * depth}- steps: {leg['steps']:,} of {leg['steps']:,};" in card
-        assert f"\n{'  ' * depth}- objective: 1 x next-token; lr {leg['lr']:g}," in card
+    training = card.split("## Training", 1)[1].split("\n## ", 1)[0]
+    assert card.startswith("---\n") and "~/.cache" not in training and "zett-runs" not in card
+    lines = training.splitlines()
+    header = next(line for line in lines if line.startswith("| leg |"))
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    rows = [dict(zip(columns, (c.strip() for c in line.strip("|").split("|")), strict=True))
+            for line in lines if line.startswith("| ") and line[2].isdigit()]
+    for name, leg in zip(names, legs):
+        row = next(r for r in rows if r["config"] == f"`examples/{name}`, `steps: {leg['steps']}`")
+        assert float(row["peak lr"]) == leg["lr"]
+    assert rows[-1]["config"].startswith(f"`examples/{names[-1]}`") and rows[-1]["leg"] == str(len(rows))
     with pytest.raises(ValueError, match="trained for base model"):  # bound to SmolLM2, not to any model
         Hypernet.from_pretrained("smollm2-135m", tiny_llama(len(byte_bpe), seed=0), byte_bpe)
