@@ -106,8 +106,12 @@ def test_init_from_continues_a_trained_network_and_its_card_cites_it(tmp_path, b
     gap = (result.hypernet.state_dict()[name] - start.state_dict()[name]).norm()
     assert 0 < gap < 0.5 * (fresh.state_dict()[name] - start.state_dict()[name]).norm()
     card = (export_hypernet(tmp_path / "second", tmp_path / "child", compare_fvt=False) / "README.md").read_text()
-    assert f"- initialised from: `{parent}`" in card and "  - steps: 12 of 12" in card  # the parent's own line
-    assert "- steps: 2 of 2" in card and "| byte | init_from (step 0) |" in card
+    from zett.hypertrain.card import table_rows
+
+    legs = table_rows(card)  # the parent's leg from its card's table, then this run's
+    assert [r["leg"] for r in legs] == ["1", "2"] and legs[1]["starts from"].startswith("leg 1's network (sha256")
+    assert [r["steps in all"] for r in legs] == ["12", "14"] and legs[1]["peak lr"] == f"{cfg['lr']:g}"
+    assert "| byte | init_from (step 0) |" in card
     # a leg chained from a run's hypernet/ (no card there): the card renders that run's, so all legs are listed,
     # base model named as this export names it, each on the machine its run recorded
     assert rows[1]["hardware"] == this_machine() and "hardware" not in rows[2]  # a session's first step only
@@ -115,10 +119,12 @@ def test_init_from_continues_a_trained_network_and_its_card_cites_it(tmp_path, b
                         base_model=model, base_tokenizer=tok, progress=False)
     card = (export_hypernet(tmp_path / "third", tmp_path / "grandchild", compare_fvt=False, base_model="org/base",
                             hardware="machine Z") / "README.md").read_text()
-    assert "\n  - steps: 2 of 2;" in card and "\n    - steps: 12 of 12;" in card and "\n- steps: 1 of 1;" in card
-    assert "\n  - base model (frozen): `org/base`" in card and "converted-base" not in card.split("## Reproduce")[0]
-    assert f"\n  - hardware: {this_machine()}" in card
-    assert "\n- hardware: machine Z" in card
+    legs = table_rows(card)
+    assert [r["leg"] for r in legs] == ["1", "2", "3"] and [r["steps in all"] for r in legs] == ["12", "14", "15"]
+    assert [r["machine"] for r in legs] == [this_machine(), this_machine(), "machine Z"]  # each as its run recorded
+    assert "- base model (frozen): `org/base`" in card and "converted-base" not in card.split("## Reproduce")[0]
+    training = card.split("## Training", 1)[1].split("\n## ", 1)[0]
+    assert not any(line.startswith("  ") for line in training.splitlines())  # one table, no nested lists
     bad = config(tmp_path, "fifth", init_from=str(parent), hypernet=dict(hidden_size=16, num_heads=4, num_layers=2))
     with pytest.raises(ValueError, match="hidden_size 32 \\(init_from\\) vs 16"):
         zett.train_hypernet(bad, base_model=model, base_tokenizer=tok, progress=False)

@@ -63,23 +63,71 @@ def parent_card(path: Path, base_model: str) -> str | None:
     return (path / "README.md").read_text() if (path / "README.md").exists() else None
 
 
-def parent_lines(run: Path, base_model: str) -> list[str]:
-    """Card lines on the network a run started from (``init_from``): which one, and its own card's training.
-    A card rendered from the parent's run directory names the base model as that network's config did (often a
-    local path); it is the same model (``init_from`` checks its fingerprint), so it takes this card's name."""
-    path = run / "init_from.json"
-    if not path.exists():
+LEG_COLUMNS = ("leg", "config", "starts from", "steps in all", "peak lr", "student tokens in all", "wall time in all",
+               "machine")
+
+
+def table_rows(card: str, first_column: str = "leg") -> list[dict[str, str]]:
+    """The rows of the first markdown table in ``card``'s "## Training" section whose header starts with
+    ``first_column``, as {column: cell}."""
+    section = card.split("## Training", 1)[1].split("\n## ", 1)[0] if "## Training" in card else ""
+    lines = [line.strip() for line in section.splitlines()]
+    start = next((i for i, line in enumerate(lines) if line.startswith(f"| {first_column} |")), None)
+    if start is None:
         return []
-    parent = json.loads(path.read_text())
-    lines = [f"- initialised from: `{parent['spec']}` (model.safetensors sha256 {parent['sha256'][:16]}), with a "
-             "fresh optimizer and learning-rate schedule; the lines below are this run's own"]
-    card = parent.get("card") or ""
-    if parent.get("base_model"):
-        card = card.replace(f"`{parent['base_model']}`", f"`{base_model}`")
-    if "## Training" in card:
-        section = card.split("## Training", 1)[1].split("\n## ", 1)[0]
-        lines += ["- its training, from its card:"] + [f"  {line}" for line in section.strip().splitlines()]
-    return lines
+    columns = [c.strip() for c in lines[start].strip("|").split("|")]
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append(dict(zip(columns, (c.strip() for c in line.strip("|").split("|")))))
+    return rows
+
+
+def _number(cell: str | None) -> float | None:
+    """A table cell as a number: ``1,909,988``, ``412k``, ``1.60M``, ``2.0 h``, ``**1.847**``; else None."""
+    text = (cell or "").replace("*", "").replace(",", "").replace(" h", "").strip()
+    scale = {"k": 1e3, "M": 1e6}.get(text[-1:], 1.0) if text else 1.0
+    try:
+        return float(text[:-1] if scale != 1.0 else text) * scale
+    except ValueError:
+        return None
+
+
+def _in_all(previous: str | None, own: float, fmt: str) -> str:
+    """The running total after this leg, or this leg's own amount (marked +) when the earlier total is unknown."""
+    before = _number(previous)
+    return format(before + own, fmt) if before is not None else "+" + format(own, fmt)
+
+
+def legs(run: Path, cfg: HypernetTrainConfig, facts: dict[str, Any], base_model: str, machine: str,
+         means: dict[str, float]) -> tuple[list[str], list[dict[str, str]]]:
+    """The table of training legs: the legs of the network this run started from (``init_from``: read from its
+    card's table), then this run. Columns: :data:`LEG_COLUMNS`, then this run's evaluation targets (mean BPB)."""
+    parent: list[dict[str, str]] = []
+    start = "an untrained network (FVT)"
+    path = run / "init_from.json"
+    if path.exists():
+        record = json.loads(path.read_text())
+        parent = table_rows(record.get("card") or "")
+        start = f"`{record['spec']}` (sha256 {record['sha256'][:16]})"
+        if parent:
+            start = f"leg {parent[-1].get('leg', len(parent))}'s network (sha256 {record['sha256'][:16]})"
+        else:
+            parent = [{"leg": "earlier", "config": "not in a table: see that network's card", "starts from": ""}]
+    last = parent[-1] if parent else {}
+    own = {"leg": str(len(parent) + 1), "config": f"`{run.name}/config.yaml`, `steps: {cfg.steps}`",
+           "starts from": start, "steps in all": _in_all(last.get("steps in all") if parent else "0", facts["steps"],
+                                                           ",.0f"),
+           "peak lr": f"{cfg.lr:g}", "machine": machine,
+           "student tokens in all": _in_all(last.get("student tokens in all") if parent else "0",
+                                            facts["student_tokens_seen"] or 0, ",.0f"),
+           "wall time in all": _in_all(last.get("wall time in all") if parent else "0", facts["wall_s"] / 3600,
+                                       ".2f") + " h"}
+    own.update({name: f"{value:.3f}" for name, value in means.items()})
+    columns = list(LEG_COLUMNS) + [c for c in dict.fromkeys(k for row in parent + [own] for k in row)
+                                   if c not in LEG_COLUMNS]
+    return columns, parent + [own]
 
 
 def this_machine() -> str:
@@ -109,25 +157,34 @@ def hypernet_card(run: str | os.PathLike, *, name: str, base_model: str, fvt: di
     facts = run_facts(run, cfg.warmup_steps)
     names = {"sft": "next-token", "alm": "ALM", "lexical": "lexical"}
     objective = " + ".join(f"{w:g} x {names.get(k, k)}" for k, w in cfg.losses.items())
+    ev = facts["eval"]
+    means = {}
+    if ev and ev["eval_bpb"]:
+        for target, table in ev["eval_bpb"].items():
+            label = "bytes" if Path(target).name == "byte" else Path(target).name
+            means[label] = sum(table.values()) / len(table)
+    machine = hardware or "; then ".join(facts["hardware"]) or unrecorded or this_machine()
+    columns, rows = legs(run, cfg, facts, base_model, machine, means)
+    restarts = facts["restarts"]
     lines = [front_matter(base_model, tags=list(TAGS)), f"# {name}: a zett hypernetwork for {base_model}", "",
              f"Predicts input/output embeddings of `{base_model}` for any tokenizer (subword or bytes), zero-shot:",
              "", "```python", "import zett", f'model, tok = zett.transfer(model, "byte", hypernet="{name}")', "```", "",
-             "## Training", "", *parent_lines(run, base_model),
+             "## Training", "",
              f"- base model (frozen): `{base_model}`, loaded from `{cfg.base_model}`",
              "- architecture: " + ", ".join(f"{k} {v}" for k, v in cfg.hypernet.items())
              + (f"; {size_mb:.1f} MB on disk" if size_mb else ""),
-             f"- data: {cfg.data or 'every *.train.jsonl of the zett assets corpus (8 languages incl. code, math)'}",
+             f"- data: {cfg.data}",
              f"- tokenizers: Unigram tokenizers sampled at {cfg.vocab_size[0]:,}-{cfg.vocab_size[1]:,} tokens, "
              f"real ones ({', '.join(cfg.real_tokenizers)}) with p={cfg.p_real}, bytes with p={cfg.p_byte}",
-             f"- objective: {objective}; lr {cfg.lr:g}, warm-up {cfg.warmup_steps}, cosine to 10%, "
+             f"- objective (last leg): {objective}; lr {cfg.lr:g}, warm-up {cfg.warmup_steps}, cosine to 10%, "
              f"batch {cfg.batch_size} texts x {cfg.max_length} base tokens, {cfg.negatives} negatives",
-             f"- steps: {facts['steps']:,} of {cfg.steps:,}; student tokens seen: {facts['student_tokens_seen']:,}"
-             + (f"; resumed with a longer `steps` after step {', '.join(f'{s:,}' for s in facts['restarts'])} (the "
-                "cosine schedule restarted there at the longer horizon)" if facts["restarts"] else ""),
-             f"- wall time: {facts['wall_s'] / 3600:.2f} h over {facts['sessions']} session(s) (resumed from "
-             "checkpoints)", f"- hardware: {hardware or '; then '.join(facts['hardware']) or unrecorded or this_machine()}",
-             ""]
-    ev = facts["eval"]
+             f"- steps: {facts['steps']:,} of {cfg.steps:,} in the last leg, over {facts['sessions']} session(s) "
+             "(resumed from checkpoints)" + (f"; resumed with a longer `steps` after step {', '.join(f'{s:,}' for s in restarts)}"
+                                    " (the cosine schedule restarted there at the longer horizon)" if restarts else ""),
+             "", "Legs (a leg started from another network with `init_from` takes a fresh optimizer and schedule; "
+             "the last columns are each leg's own evaluation, mean bits per byte):", "",
+             "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns),
+             *("| " + " | ".join(row.get(c, "") for c in columns) + " |" for row in rows), ""]
     if ev and ev["eval_bpb"]:  # a run with no eval_tokenizers has nothing to tabulate
         langs = sorted(next(iter(ev["eval_bpb"].values())))
         lines += [f"## Zero-shot bits per byte (step {ev['step']}; {cfg.eval_docs} held-out documents per language, "
