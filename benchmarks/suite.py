@@ -2,10 +2,14 @@
 
     python benchmarks/suite.py [--quick] [--hypernet smollm2-135m|PATH] [--distill-steps 20]
 
-Quality: bits per byte of SmolLM2-135M transferred by each method (random, mean, FVT, the hypernetwork, and the
-hypernetwork followed by N steps of ALM self-distillation) to each target tokenizer (the real ones in
-../shared/assets/tokenizers, bytes, Gemma-3's 262k vocabulary, two sampled Unigram tokenizers) on held-out
-text of every language, with the original model for reference.
+Quality: SmolLM2-135M transferred by each method (random, mean, FVT, the hypernetwork, and the hypernetwork
+followed by N steps of ALM self-distillation) to each target tokenizer (the real ones in
+../shared/assets/tokenizers, bytes, Gemma-3's 262k vocabulary, two sampled Unigram tokenizers), with the original
+model for reference, scored by ``zett.evaluate`` (``evaluation.measure``): bits per byte on ``--docs`` held-out
+documents of every corpus language (95% bootstrap intervals), accuracy on the tasks of ../shared/assets/tasks
+where the original is above chance (first ``--max-examples`` of each), and agreement with the original (its
+greedy outputs under the transfer, chrF of greedy outputs, ALM divergence). Differences to FVT are paired
+(same documents, same examples) and marked where their 95% interval excludes 0.
 Speed and memory: transfer time for a 32k and a 150k vocabulary (FVT and hypernetwork), hypernetwork training
 step time and student tokens per second, ALM vs SFT step time on one batch, alignment throughput, one
 tokenizer draw at 32k, and the peak RSS (of the largest run, when rows come from several).
@@ -31,13 +35,15 @@ import torch
 import zett
 from common import ASSETS, Results, corpus, ensure_smollm2, hardware, require_assets, save_figure
 from distill_losses import align_throughput, step_cost
+from evaluation import languages, measure, quality_table
 from hypernet_zero_shot import target_spec
 from tokenizers_zoo import TokenizerSampler, load_tokenizer
 
-LANGS = ["en", "de", "fr", "es", "ru", "zh", "code", "math"]
+LANGS = ["en", "de", "fr", "es", "ru", "zh", "code", "math"]  # the sampler's texts
 REAL = ["gpt2", "llama2", "llama3", "mistral-v3", "qwen3", "smollm2"]
 METHODS = ["random", "mean", "fvt", "hypernet", "hypernet+alm"]
 SPEED = ["transfer_speed", "hypernet_step", "alm_vs_sft", "alignment", "sampler", "peak_rss"]
+QUICK_TASKS = ["arithmetic__1_digit_addition", "multiemo__products_sentence_en", "sports_understanding"]
 
 
 def sampled_targets(base, n: int) -> dict[str, object]:
@@ -55,8 +61,15 @@ def quality(args, res: Results, model, tok, net, texts: dict[str, list[str]]) ->
     targets: dict[str, object] = {name: target_spec(name) for name in (["llama2", "byte"] if args.quick else
                                                                      REAL + ["byte", "gemma3"])}
     targets.update(sampled_targets(tok, 1 if args.quick else 2))
+    all_tasks = zett.evaluate.load_tasks(ASSETS / "tasks")
+    if args.quick:
+        all_tasks = [t for t in all_tasks if t.name in QUICK_TASKS]
+    sizes = {"n_prompts": args.prompts, "n_chat": args.prompts}
     if not res.has(kind="bpb", target="-", method="original"):
-        res.add(kind="bpb", target="-", method="original", bpb=table(model, tok, texts))
+        row = measure(model, tok, model, tok, texts, all_tasks, args.max_examples, with_agreement=False, **sizes)
+        res.add(kind="bpb", target="-", method="original", **_flat(row))
+    original = next(r for r in res.data["rows"] if r["kind"] == "bpb" and r["method"] == "original")
+    above = [t for t in all_tasks if original["tasks"][t.name]["above_chance"]]
     train = [t for lang in LANGS for t in corpus(lang, 50, split="train")]
     for name, spec in targets.items():
         for method in METHODS:
@@ -74,24 +87,34 @@ def quality(args, res: Results, model, tok, net, texts: dict[str, list[str]]) ->
                               distill_data=train, distill_run_dir=run)
             new, new_tok = zett.transfer(model, spec, base_tokenizer=tok, **kwargs)
             seconds = time.perf_counter() - t0
-            res.add(kind="bpb", target=name, method=method, vocab=len(new_tok), transfer_s=seconds,
-                    bpb=table(new, new_tok, texts))
-            print(f"{name:12s} {method:13s} {np.mean(list(res.data['rows'][-1]['bpb'].values())):.3f} "
-                  f"({seconds:.1f}s)", flush=True)
+            row = measure(new, new_tok, model, tok, texts, above, args.max_examples, with_agreement=True, **sizes)
+            res.add(kind="bpb", target=name, method=method, vocab=len(new_tok), transfer_s=seconds, **_flat(row))
+            print(f"{name:12s} {method:13s} {pooled_bpb(res.data['rows'][-1]):.3f} ({seconds:.1f}s)", flush=True)
             del new
 
 
+def _flat(row: dict) -> dict:
+    """``measure``'s row with ``bpb`` as {language: value} (what the tables and plot read) and the intervals and
+    per-document numbers under ``bpb_items``."""
+    return dict(row, bpb={lang: v["bpb"] for lang, v in row["bpb"].items()}, bpb_items=row["bpb"])
+
+
+def pooled_bpb(row: dict) -> float:
+    items = row.get("bpb_items")
+    if not items:  # a row from before per-document numbers were kept: the mean over languages
+        return float(np.mean(list(row["bpb"].values())))
+    return sum(sum(v["doc_bits"]) for v in items.values()) / sum(sum(v["doc_bytes"]) for v in items.values())
+
+
 def external(args, res: Results, texts: dict[str, list[str]]) -> None:
-    """An external baseline's output model (e.g. mergekit-tokensurgeon's SmolLM2 with Gemma-3's tokenizer)."""
+    """An external baseline's output model (e.g. mergekit-tokensurgeon's SmolLM2 with Gemma-3's tokenizer):
+    bits per byte only."""
     if args.tokensurgeon is None or res.has(kind="bpb", target="gemma3", method=args.tokensurgeon_label):
         return
     model, tok = zett.load_model(args.tokensurgeon)
+    row = measure(model, tok, None, None, texts, [], None, with_agreement=False)
     res.add(kind="bpb", target="gemma3", method=args.tokensurgeon_label, vocab=len(tok),
-            transfer_s=args.tokensurgeon_seconds, bpb=table(model, tok, texts))
-
-
-def table(model, tok, texts: dict[str, list[str]]) -> dict[str, float]:
-    return {lang: zett.evaluate.bits_per_byte(model, tok, docs, progress=False) for lang, docs in texts.items()}
+            transfer_s=args.tokensurgeon_seconds, **_flat(row))
 
 
 def speed(args, res: Results, model, tok, net) -> None:
@@ -155,6 +178,10 @@ def write_outputs(res: Results, out: Path, langs: list[str]) -> None:
         lines.append(f"| {r['target']} | {r['method']} | " + " | ".join(f"{r['bpb'][lang]:.3f}" for lang in langs)
                      + f" | {mean:.3f} | {delta} | {secs(r.get('transfer_s'))} |")
     timed_on = machines([r for r in rows if r["kind"] in SPEED])
+    with_items = [r for r in bpb if r.get("bpb_items")]
+    if any(r["method"] == "original" for r in with_items):
+        lines += ["", "With 95% intervals (pooled over languages; tasks where the original is above chance):", "",
+                  *quality_table(with_items)]
     lines += ["", *summary(bpb, langs), "", "Speed and memory" + (f" ({'; '.join(timed_on)})" if timed_on else "")
               + ":", ""]
     for r in rows:
@@ -231,11 +258,13 @@ def plot(bpb: list[dict], path: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true", help="2 languages x 1 document, 3 targets, short runs")
+    ap.add_argument("--quick", action="store_true", help="2 languages x 8 documents, 3 tasks, 3 targets, short runs")
     ap.add_argument("--hypernet", default="smollm2-135m", help="shipped name or directory ('none': heuristics)")
     ap.add_argument("--distill-steps", type=int, default=20)
-    ap.add_argument("--docs", type=int, default=2)
-    ap.add_argument("--chars", type=int, default=1500)
+    ap.add_argument("--docs", type=int, default=20, help="documents per language (intervals need 20 or more)")
+    ap.add_argument("--chars", type=int, default=1000, help="first N characters of each document")
+    ap.add_argument("--max-examples", type=int, default=50, help="first N examples of each task")
+    ap.add_argument("--prompts", type=int, default=8, help="agreement: plain prompts, and as many chat prompts")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--tokensurgeon", type=Path, help="mergekit-tokensurgeon output: SmolLM2-135M with Gemma-3's "
                     "tokenizer (Gemma-3-270M as donor), scored on the gemma3 target")
@@ -247,9 +276,15 @@ def main() -> None:
     args = ap.parse_args()
     require_assets()
     if args.quick:
-        args.docs, args.chars, args.distill_steps = 1, 800, 3
+        args.docs, args.chars, args.distill_steps, args.max_examples, args.prompts = 8, 400, 3, 20, 2
     out = args.out or Path(__file__).parent / "results" / ("suite_quick.json" if args.quick else "suite.json")
     res = Results(out, {"hardware": hardware(), "model": "SmolLM2-135M-Instruct", "hypernet": args.hypernet})
+    sizes = {"docs": args.docs, "chars": args.chars, "max_examples": args.max_examples, "prompts": args.prompts}
+    before = {k: res.data["meta"].get(k) for k in sizes}
+    if res.has(kind="bpb") and before != sizes:
+        raise SystemExit(f"{out} holds rows measured with {before}, not {sizes}: pass --out NEW.json, or the same "
+                         "sizes to resume")
+    res.data["meta"].update(sizes)
     if args.hypernet != "none":  # heuristic rows may come from an earlier run without the network
         res.data["meta"]["hypernet"] = args.hypernet
     redo = {name for item in args.redo.split(",") if item for name in (SPEED if item == "speed" else [item])}
@@ -262,7 +297,7 @@ def main() -> None:
         print(f"--redo: {dropped} rows to measure again", flush=True)
     model, tok = zett.load_model(ensure_smollm2())
     net = None if args.hypernet == "none" else zett.Hypernet.from_pretrained(args.hypernet, model, tok).eval()
-    langs = ["en", "zh"] if args.quick else LANGS
+    langs = ["en", "zh"] if args.quick else languages()
     texts = {lang: [t[:args.chars] for t in corpus(lang, args.docs)] for lang in langs}
     quality(args, res, model, tok, net, texts)
     external(args, res, texts)

@@ -1,0 +1,210 @@
+"""How much of the original model does a transfer keep? BPB, task accuracy and agreement, with intervals.
+
+    python benchmarks/evaluation.py [--targets byte,llama2,qwen3,gemma3] [--methods fvt,hypernet]
+                                    [--docs 20] [--chars 1000] [--max-examples N] [--out results/evaluation.json]
+
+SmolLM2-135M-Instruct and each (method, target) transfer of it, scored with ``zett.evaluate``:
+bits per byte on the first ``--chars`` characters of ``--docs`` valid documents of every corpus language
+(95% bootstrap interval over documents), accuracy on the multiple-choice tasks of ``../shared/assets/tasks``
+(the original on all 25; transfers on the tasks where the original is above chance), and agreement with the
+original (its greedy continuations of 16 prompts and answers to 16 chat prompts scored under the transfer, chrF
+of greedy outputs, ALM divergence). Per-item numbers (bits per document, credit per example, chrF per prompt)
+are stored, so any two rows can be compared pairwise afterwards (``report()``: differences with intervals).
+Rows are appended as they are measured and skipped on a re-run (resumable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import zett
+from common import ASSETS, Results, corpus, ensure_smollm2, hardware, require_assets
+from hypernet_zero_shot import target_spec
+from zett.evaluate import agreement, choice_accuracy, prompts_from_texts, score
+from zett.evaluate.stats import Paired, compare, ratio_estimate
+
+HERE = Path(__file__).parent
+
+
+def languages() -> list[str]:
+    return sorted(p.name.removesuffix(".valid.jsonl") for p in (ASSETS / "corpus").glob("*.valid.jsonl"))
+
+
+def texts_by_language(docs: int, chars: int) -> dict[str, list[str]]:
+    return {lang: [t[:chars] for t in corpus(lang, docs)] for lang in languages()}
+
+
+def measure(model, tok, original, original_tok, texts, tasks, max_examples, *, with_agreement: bool,
+            n_prompts: int = 16, n_chat: int = 16) -> dict:
+    """One row's numbers (per-item data kept): BPB per language, task accuracy, agreement with the original on
+    ``n_prompts`` prompts cut from the first document of each language and ``n_chat`` chat prompts."""
+    row: dict = {"bpb": {}, "seconds": {}}
+    t0 = time.perf_counter()
+    for lang, docs in texts.items():
+        res = score(model, tok, docs, progress=False)
+        est = res.estimate()
+        row["bpb"][lang] = {"bpb": res.bpb, "ci_low": est.ci_low, "ci_high": est.ci_high,
+                            "doc_bits": list(res.doc_bits), "doc_bytes": list(res.doc_bytes)}
+    row["seconds"]["bpb"] = time.perf_counter() - t0
+    if tasks:
+        t0 = time.perf_counter()
+        acc = choice_accuracy(model, tok, tasks, max_examples=max_examples, progress=False)
+        row["tasks"] = {t.task: dict(t.as_dict(), credit=t.credit.tolist(), predictions=t.predictions.tolist())
+                        for t in acc.tasks}
+        row["macro"] = acc.macro().as_dict()
+        row["seconds"]["tasks"] = time.perf_counter() - t0
+    if with_agreement:
+        t0 = time.perf_counter()
+        prompts = prompts_from_texts([docs[0] for docs in texts.values()][:n_prompts])
+        chat = zett.evaluate.CHAT_PROMPTS[:n_chat] if tok.chat_template and original_tok.chat_template else ()
+        res = agreement(model, tok, original, original_tok, prompts, chat_prompts=chat, progress=False)
+        row["agreement"] = res.as_dict()
+        row["agreement"]["chrf_items"] = res.similarity.values.tolist()
+        if res.reference_bpb is not None:
+            row["agreement"]["reference_doc_bits"] = list(res.reference_bpb.doc_bits)
+            row["agreement"]["reference_doc_bytes"] = list(res.reference_bpb.doc_bytes)
+        if res.chat_bpb is not None:
+            row["agreement"]["chat_doc_bits"] = list(res.chat_bpb.doc_bits)
+            row["agreement"]["chat_doc_bytes"] = list(res.chat_bpb.doc_bytes)
+        row["seconds"]["agreement"] = time.perf_counter() - t0
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--targets", default="byte,llama2,qwen3,gemma3")
+    ap.add_argument("--methods", default="fvt,hypernet")
+    ap.add_argument("--hypernet", default="smollm2-135m")
+    ap.add_argument("--docs", type=int, default=20)
+    ap.add_argument("--chars", type=int, default=1000)
+    ap.add_argument("--max-examples", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--out", default=str(HERE / "results" / "evaluation.json"))
+    args = ap.parse_args()
+    require_assets()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    res = Results(Path(args.out), {"hardware": hardware(), "docs": args.docs, "chars": args.chars,
+                                   "max_examples": args.max_examples})
+    model, tok = zett.load_model(ensure_smollm2())
+    texts = texts_by_language(args.docs, args.chars)
+    all_tasks = zett.evaluate.load_tasks(ASSETS / "tasks")
+    if not res.has(method="original"):
+        t0 = time.perf_counter()
+        row = measure(model, tok, model, tok, texts, all_tasks, args.max_examples, with_agreement=False)
+        res.add(method="original", target="-", total_s=time.perf_counter() - t0, **row)
+        print(f"original: {summary(res.data['rows'][-1])}", flush=True)
+    original = next(r for r in res.data["rows"] if r["method"] == "original")
+    above = [t for t in all_tasks if original["tasks"][t.name]["above_chance"]]
+    net = zett.Hypernet.from_pretrained(args.hypernet) if "hypernet" in args.methods else None
+    for target in args.targets.split(","):
+        for method in args.methods.split(","):
+            if res.has(method=method, target=target):
+                continue
+            t0 = time.perf_counter()
+            kwargs = {"hypernet": net} if method == "hypernet" else {"method": method}
+            new, new_tok = zett.transfer(model, target_spec(target), base_tokenizer=tok, **kwargs)
+            transfer_s = time.perf_counter() - t0
+            row = measure(new, new_tok, model, tok, texts, above, args.max_examples, with_agreement=True)
+            res.add(method=method, target=target, vocab=len(new_tok), transfer_s=transfer_s,
+                    total_s=time.perf_counter() - t0, **row)
+            print(f"{target} {method}: {summary(res.data['rows'][-1])}", flush=True)
+            del new
+    write_markdown(res, HERE / "results" / (Path(args.out).stem + ".md"))
+
+
+def summary(row: dict) -> str:
+    bits = sum(sum(v["doc_bits"]) for v in row["bpb"].values())
+    n_bytes = sum(sum(v["doc_bytes"]) for v in row["bpb"].values())
+    out = f"BPB {bits / n_bytes:.3f}"
+    if "macro" in row:
+        out += f", tasks {row['macro']['value']:.3f}"
+    if "agreement" in row:
+        out += f", chrF {row['agreement']['similarity_chrf']['value']:.3f}"
+    return out + f" ({row['total_s']:.0f} s)"
+
+
+def pooled(row: dict) -> Paired:
+    """All languages' documents pooled: total bits over total bytes."""
+    items = row.get("bpb_items") or row["bpb"]
+    bits = np.concatenate([items[k]["doc_bits"] for k in sorted(items)])
+    n_bytes = np.concatenate([items[k]["doc_bytes"] for k in sorted(items)])
+    return Paired(bits, tuple(sorted(items)) + (len(bits),), den=n_bytes.astype(float))
+
+
+def task_paired(row: dict, names: list[str]) -> Paired:
+    credit = np.concatenate([row["tasks"][n]["credit"] for n in names])
+    strata = np.concatenate([np.full(len(row["tasks"][n]["credit"]), i) for i, n in enumerate(names)])
+    return Paired(credit, tuple(names), strata=strata)
+
+
+def fmt(est, spec=".3f", sig=False) -> str:
+    half = (est.ci_high - est.ci_low) / 2
+    return f"{format(est.value, spec)} ± {format(half, spec)}" + (" *" if sig and est.excludes(0) else "")
+
+
+def quality_table(rows: list[dict]) -> list[str]:
+    """Markdown rows: per (target, method) pooled BPB, task macro accuracy on the tasks where the original is above
+    chance, agreement; differences to FVT on the same target are paired, ``*`` where their interval excludes 0."""
+    original = next(r for r in rows if r["method"] == "original")
+    above = [n for n, t in original["tasks"].items() if t["above_chance"]]
+    lines = ["| target | method | BPB (all languages) | Δ BPB vs FVT | accuracy (macro) | Δ acc vs FVT | "
+             "reference BPB | chrF | ALM divergence |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        p = pooled(r)
+        acc = _macro(task_paired(r, above)) if "tasks" in r and above else None
+        fvt = next((x for x in rows if x["target"] == r["target"] and x["method"] == "fvt"), None)
+        paired = fvt is not None and fvt is not r and r["method"] != "original"
+        d_bpb = fmt(compare(p, pooled(fvt)), sig=True) if paired else ""
+        d_acc = fmt(compare(task_paired(r, above), task_paired(fvt, above)), sig=True) if paired and acc else ""
+        a = r.get("agreement", {})
+        cells = [fmt(ratio_estimate(p.num, p.den)), d_bpb, fmt(acc) if acc else "", d_acc,
+                 fmt(_est(a, "reference_bpb")) if "reference_bpb" in a else "",
+                 fmt(_est(a, "similarity_chrf")) if a else ("1" if r["method"] == "original" else ""),
+                 fmt(_est(a, "divergence"), ".4f") if "divergence" in a else ""]
+        lines.append(f"| {r['target']} | {r['method']} | " + " | ".join(cells) + " |")
+    return lines + ["", "`*`: the paired 95% interval of the difference excludes 0 (the evaluation separates the two)."]
+
+
+def task_table(original: dict) -> list[str]:
+    lines = ["| task | accuracy | chance | n |", "|---|---|---|---|"]
+    for name, t in original["tasks"].items():
+        lines.append(f"| {name} | {t['accuracy']:.3f} [{t['ci_low']:.3f}, {t['ci_high']:.3f}]"
+                     f"{' *' if t['above_chance'] else ''} | {t['chance']:.3f} | {t['n']} |")
+    return lines
+
+
+def write_markdown(res: Results, path: Path) -> None:
+    rows = res.data["rows"]
+    original = next(r for r in rows if r["method"] == "original")
+    above = [n for n, t in original["tasks"].items() if t["above_chance"]]
+    meta = res.data["meta"]
+    lines = [f"SmolLM2-135M-Instruct transferred zero-shot; {meta['docs']} documents per language (first "
+             f"{meta['chars']} characters), {len(original['bpb'])} languages; {len(above)} tasks where the original "
+             f"is above chance; 95% intervals; measured on {meta['hardware']}.", "", *quality_table(rows), "",
+             "Original model, per task (95% Wilson interval; `*` above chance):", "", *task_table(original)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _est(agreement_row: dict, key: str):
+    from zett.evaluate.stats import Estimate
+
+    d = agreement_row[key]
+    return Estimate(d["value"], d["ci_low"], d["ci_high"], d["n"])
+
+
+def _macro(p: Paired):
+    from zett.evaluate.stats import Estimate, bootstrap
+
+    full = np.arange(len(p.num))[None, :]
+    low, high = bootstrap(p.statistic, len(p.num), strata=p.strata)
+    return Estimate(float(p.statistic(full)[0]), low, high, len(p.num))
+
+
+if __name__ == "__main__":
+    main()
