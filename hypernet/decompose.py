@@ -40,6 +40,7 @@ class Decomposer:
         self.byte_ids = single
         self.missing_bytes = [b for b in range(256) if b not in single]
         self._missing_index = {b: k for k, b in enumerate(self.missing_bytes)}
+        self._missing = bytes(self.missing_bytes)
 
     def fallback_id(self, byte: int) -> int:
         return self.size + self._missing_index[byte]
@@ -50,8 +51,13 @@ class Decomposer:
     def __call__(self, forms: list[bytes], max_subtokens: int | None = None) -> list[list[int]]:
         """Base ids for each byte string (``max_subtokens`` truncates)."""
         jobs: list[str] = []  # strings for the base model
-        plans: list[list] = []  # per form: a list of ints (ids) or ints into jobs (as ("job", k))
-        for form in forms:
+        plans: list[Any] = []  # per form: an int into jobs (the whole form is one job), or a list of ids and
+        for form in forms:     # ("job", k) steps
+            text = self._whole(form)
+            if text is not None:
+                plans.append(len(jobs))
+                jobs.append(text)
+                continue
             plan: list = []
             for kind, part in self._segments(form):
                 if kind == "ids":
@@ -63,14 +69,26 @@ class Decomposer:
         encoded = [e.ids for e in self.model.encode_batch(jobs, add_special_tokens=False)] if jobs else []
         out = []
         for plan in plans:
-            ids: list[int] = []
-            for step in plan:
-                if isinstance(step, tuple):
-                    ids.extend(encoded[step[1]])
-                else:
-                    ids.append(step)
+            if isinstance(plan, int):
+                ids = encoded[plan]
+            else:
+                ids = []
+                for step in plan:
+                    if isinstance(step, tuple):
+                        ids.extend(encoded[step[1]])
+                    else:
+                        ids.append(step)
             out.append(ids[:max_subtokens] if max_subtokens else ids)
         return out
+
+    def _whole(self, form: bytes) -> str | None:
+        """The base model's string for a byte-level ``form`` whose bytes the base all has (one job, the common
+        case, without walking its bytes in Python); None otherwise."""
+        if self.family is not Family.BYTE_LEVEL or not form:
+            return None
+        if self._missing and len(form.translate(None, self._missing)) != len(form):
+            return None
+        return to_byte_level(form)
 
     def _segments(self, form: bytes):
         """Yield ("text", str) parts for the base model and ("ids", [..]) for bytes handled here."""

@@ -132,16 +132,21 @@ class Hypernet(nn.Module, ModelHubMixin, library_name="zett", tags=list(TAGS)):
 
     # -- forward ---------------------------------------------------------------------------------------------
 
-    def encode(self, ids: torch.Tensor) -> torch.Tensor:
-        """[N, K] base ids (all real: a length bucket, no padding) -> [N, embedding_dim x matrices] deltas
-        in the base's scale."""
+    def inputs(self, ids: torch.Tensor) -> torch.Tensor:
+        """Base ids [...] -> [..., hidden_size]: their standardised base rows (learned fallback rows for bytes the
+        base lacks) through the input projection."""
         size, start = self.config.base_vocab_size, self._fallback_start()
         known = ids < min(size, start)
         rows = (self.table[ids.clamp(max=size - 1)] - self.mu) / self.sigma
         if self.config.num_fallback:
             fb = self.fallback[(ids - start).clamp(min=0, max=self.config.num_fallback - 1)]
             rows = torch.where(known[..., None], rows, fb)
-        x = self.project(rows) + self.positions[:ids.shape[1]]
+        return self.project(rows)
+
+    def encode(self, ids: torch.Tensor, projected: torch.Tensor | None = None) -> torch.Tensor:
+        """[N, K] base ids (all real: a length bucket, no padding) -> [N, embedding_dim x matrices] deltas
+        in the base's scale. ``projected``: ``inputs(ids)`` when the caller has it."""
+        x = (self.inputs(ids) if projected is None else projected) + self.positions[:ids.shape[1]]
         *body, last = self.encoder.layers
         for layer in body:
             x = layer(x)
@@ -168,19 +173,24 @@ class Hypernet(nn.Module, ModelHubMixin, library_name="zett", tags=list(TAGS)):
         """[N, embedding_dim x matrices]: FVT + the learned correction, for each token's full decomposition.
 
         ``fvt``: the tokens' FVT rows when the caller has them already (else computed here).
-        Tokens are bucketed by (truncated) length, so no position is padding.
+        Tokens are bucketed by (truncated) length, so no position is padding; each distinct base id goes through
+        the input projection once (a vocabulary's decompositions repeat base ids many times over).
         """
         base = self.fvt(pieces) if fvt is None else fvt
         k = self.config.max_subtokens
         lengths = torch.tensor([min(len(p), k) for p in pieces])
         delta = torch.zeros_like(base)
+        distinct = torch.tensor(sorted({j for p in pieces for j in p[:k]}), dtype=torch.long, device=base.device)
+        projected = self.inputs(distinct) if len(distinct) else None
         for n in lengths.unique().tolist():
             if n == 0:
                 continue
             where = (lengths == n).nonzero()[:, 0]
             ids = torch.tensor([pieces[i][:n] for i in where.tolist()], dtype=torch.long, device=base.device)
             for s in range(0, len(where), batch_size):
-                delta.index_copy_(0, where[s:s + batch_size].to(base.device), self.encode(ids[s:s + batch_size]))
+                chunk = ids[s:s + batch_size]
+                rows = self.encode(chunk, projected[torch.searchsorted(distinct, chunk)])
+                delta.index_copy_(0, where[s:s + batch_size].to(base.device), rows)
         return base + delta
 
     # -- prediction for a whole tokenizer -------------------------------------------------------------------

@@ -46,21 +46,35 @@ def test_per_row_skips_padding_and_gives_the_padded_values(byte_bpe):
         seen.append(tuple(kw["input_ids"].shape))
         return {"hidden": body(**kw).last_hidden_state}
 
-    alone = per_row(run, mask, input_ids=ids)["hidden"]
-    assert seen == [(1, 4), (1, 9), (1, 7)]  # each row's own tokens, no padding
     padded = body(input_ids=ids, attention_mask=mask).last_hidden_state
     real = mask.bool()
-    assert torch.allclose(alone[real], padded[real], atol=1e-5)
-    assert alone[~real].abs().max() == 0  # padding holds zeros
+    for call_cost, calls in ((0, [(1, 9), (1, 7), (1, 4)]), (3, [(2, 9), (1, 4)]), (None, [(3, 9)])):
+        seen.clear()
+        out = per_row(run, mask, call_cost=call_cost, input_ids=ids)["hidden"]
+        # call_cost 0: each row alone, no padding; 3 (positions): 2 x 9 + 4 + 2 x 3 < 3 x 9 + 3, the rows of
+        # lengths 9 and 7 together (2 padded positions), 4 alone; the default: one call
+        assert seen == calls, call_cost
+        assert torch.allclose(out[real], padded[real], atol=1e-5)
+        if call_cost == 0:
+            assert out[~real].abs().max() == 0  # padding holds zeros
     seen.clear()
     per_row(run, mask, unpadded=False, input_ids=ids)
     left = torch.tensor([[0, 1, 1], [1, 1, 1]])
-    per_row(run, left, input_ids=ids[:2, :3])  # not right padding: one call with the mask
+    per_row(run, left, call_cost=0, input_ids=ids[:2, :3])  # not right padding: one call with the mask
     assert seen == [(3, 9), (2, 3)]
+
+
+def test_length_groups_minimise_calls_plus_positions():
+    from zett.training.teacher import length_groups
+
+    assert length_groups([100, 104, 103, 81], call_cost=48) == [[1, 2, 0, 3]]  # 7% padding: one call
+    assert length_groups([88, 72, 163, 90], call_cost=48) == [[2], [3, 0, 1]]  # the long one alone
+    assert length_groups([5, 5, 5], call_cost=0) == [[0, 1, 2]]  # ties stay together
 
 
 def test_hypernet_levers_train_the_same_network(tmp_path, byte_bpe, monkeypatch):
     model, tok = tiny_llama(len(byte_bpe), seed=3), byte_bpe
+    monkeypatch.setattr("zett.training.teacher.CALL_COST", 0)  # every text alone (tiny texts: one call otherwise)
     teacher_calls = []
     forward = Teacher.forward
     monkeypatch.setattr(Teacher, "forward", lambda self, *a: teacher_calls.append(1) or forward(self, *a))
@@ -76,10 +90,11 @@ def test_hypernet_levers_train_the_same_network(tmp_path, byte_bpe, monkeypatch)
     handle.remove()
     before, after = runs["before"], runs["after"]
     assert before.teacher == 4 and after.teacher == 0  # sft and lexical read no teacher output
-    # before: one padded batch per step (teacher and student); after: each text alone, without a mask
+    # before: one padded batch per step (teacher and student); after: texts of one length per call, no padding
     assert all(b == 4 and m is not None for b, _, m in before.calls) and len(before.calls) == 8
-    assert all(b == 1 and m is None for b, _, m in after.calls) and len(after.calls) == 16
-    assert sum(n for _, n, _ in after.calls) < sum(b * n for b, n, _ in before.calls[1::2])  # no padding
+    assert all(m is None for _, _, m in after.calls) and len(after.calls) > 4
+    computed = sum(b * n for b, n, _ in after.calls)
+    assert computed == after.metrics[-2]["student_tokens_seen"] < sum(b * n for b, n, _ in before.calls[1::2])
     for key in ("loss", "sft", "lexical"):
         values = [[m[key] for m in run.metrics if "loss" in m] for run in (before, after)]
         assert len(values[0]) == 4 and values[1] == pytest.approx(values[0], rel=1e-5), key
@@ -146,6 +161,7 @@ def distill_setup(byte_bpe):
 @pytest.mark.parametrize("losses", [{"alm": 1.0, "sft": 1.0}, {"sft": 1.0}])
 def test_distill_levers_train_the_same_student(distill_setup, losses, monkeypatch):
     teacher, teacher_tok, fresh_student, student_tok = distill_setup
+    monkeypatch.setattr("zett.training.teacher.CALL_COST", 0)
     teacher_calls = []
     forward = Teacher.forward
     monkeypatch.setattr(Teacher, "forward", lambda self, *a: teacher_calls.append(1) or forward(self, *a))
@@ -165,3 +181,48 @@ def test_distill_levers_train_the_same_student(distill_setup, losses, monkeypatc
     assert [m["loss"] for m in after.metrics] == pytest.approx([m["loss"] for m in before.metrics], rel=1e-5)
     for (name, a), (_, b) in zip(before.model.named_parameters(), after.model.named_parameters()):
         assert torch.allclose(a, b, atol=1e-5), name
+
+
+def test_prediction_projects_each_base_id_once_with_the_same_rows(byte_bpe, spm_bpe):
+    from hypernet import Hypernet, HypernetConfig
+    from tokenizers_zoo import vocabulary
+
+    model = tiny_llama(len(byte_bpe), seed=4)
+    net = Hypernet.for_base(model, byte_bpe, HypernetConfig(hidden_size=32, num_heads=4, num_layers=2))
+    for p in net.heads[0][-1].parameters():
+        torch.nn.init.normal_(p)  # a trained-looking head, so the network's part shows in the rows
+    pieces = net.decomposer(vocabulary(spm_bpe).forms)
+    projected = []
+    net.project.register_forward_hook(lambda module, args, out: projected.append(args[0].shape[0]))
+    with torch.no_grad():
+        rows = net(pieces, batch_size=7)
+        k = net.config.max_subtokens
+        distinct = {j for p in pieces for j in p[:k]}
+        assert projected == [len(distinct)] and len(distinct) < sum(min(len(p), k) for p in pieces)
+        # the reference: every position through the projection, one token at a time
+        fvt = net.fvt(pieces)
+        for i, p in enumerate(pieces):
+            expected = fvt[i] + (net.encode(torch.tensor([p[:k]]))[0] if p else 0.0)
+            assert torch.allclose(rows[i], expected, atol=1e-5), i
+
+
+def test_decomposer_shortcut_gives_the_byte_by_byte_pieces(byte_bpe, spm_bpe):
+    from hypernet import Decomposer
+    from tokenizers_zoo import vocabulary
+
+    decomposer = Decomposer(byte_bpe)
+    for byte in b"\xffa":  # as a base without tokens for these bytes (SmolLM2 lacks 21): forms with them walk
+        del decomposer.byte_ids[byte]
+    decomposer.missing_bytes = [b for b in range(256) if b not in decomposer.byte_ids]
+    decomposer._missing_index = {b: k for k, b in enumerate(decomposer.missing_bytes)}
+    decomposer._missing = bytes(decomposer.missing_bytes)
+    forms = vocabulary(spm_bpe).forms + [bytes([b]) * 2 for b in range(256)] + [b"ab\xffcd", "über".encode()]
+    whole = sum(decomposer._whole(f) is not None for f in forms)
+    assert 0 < whole < len(forms)
+    slow = []
+    for form in forms:  # the reference: every form through the segment walk
+        ids = []
+        for kind, part in decomposer._segments(form):
+            ids += part if kind == "ids" else decomposer.model.encode(part, add_special_tokens=False).ids
+        slow.append(ids)
+    assert decomposer(forms) == slow

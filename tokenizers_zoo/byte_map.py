@@ -26,9 +26,12 @@ BYTE_TO_CHAR: list[str] = _byte_to_char()
 CHAR_TO_BYTE: dict[str, int] = {c: b for b, c in enumerate(BYTE_TO_CHAR)}
 
 
+_LATIN1_TO_CHAR = {b: c for b, c in enumerate(BYTE_TO_CHAR)}  # str.translate table: chr(b) -> byte b's character
+
+
 def to_byte_level(data: bytes) -> str:
     """Write ``data`` as a byte-level string (one character per byte)."""
-    return "".join(BYTE_TO_CHAR[b] for b in data)
+    return data.decode("latin-1").translate(_LATIN1_TO_CHAR)
 
 
 def from_byte_level(piece: str) -> bytes:

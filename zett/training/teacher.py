@@ -41,23 +41,57 @@ def right_padded_lengths(mask: torch.Tensor) -> list[int] | None:
     return lengths.tolist()
 
 
+CALL_COST = 48
+"""A forward call's fixed cost counted in positions: :func:`per_row` runs a row alone only where that saves more."""
+
+
+def length_groups(lengths: list[int], call_cost: int | None = None) -> list[list[int]]:
+    """Row indices in groups, each group one forward call as wide as its longest row, chosen so that the sum over
+    groups of ``call_cost`` + width x rows is smallest (groups are runs of the rows sorted longest first)."""
+    cost = CALL_COST if call_cost is None else call_cost
+    order = sorted(range(len(lengths)), key=lambda r: -lengths[r])
+    best, cut = [0] + [None] * len(order), [0] * (len(order) + 1)
+    for i in range(1, len(order) + 1):
+        for j in range(i):
+            total = best[j] + cost + lengths[order[j]] * (i - j)
+            if best[i] is None or total < best[i]:
+                best[i], cut[i] = total, j
+    groups, i = [], len(order)
+    while i:
+        groups.append(order[cut[i]:i])
+        i = cut[i]
+    return groups[::-1]
+
+
 def per_row(run: Callable[..., dict[str, torch.Tensor]], mask: torch.Tensor, unpadded: bool = True,
-            **inputs: torch.Tensor) -> dict[str, torch.Tensor]:
-    """``run(attention_mask=..., **inputs)`` -> {name: [B, L, ...]}, with ``unpadded``: run on each row's own
-    tokens alone (``attention_mask=None``) and the outputs padded back with zeros, so no compute goes to right
-    padding. A causal model's real positions never see the padding after them, so they get the same values to
-    float tolerance; padded positions hold zeros instead of values computed on padding. Rows of one length, or
-    a mask that is not right padding: one call on the whole batch."""
+            call_cost: int | None = None, **inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``run(attention_mask=..., **inputs)`` -> {name: [B, L, ...]}; with ``unpadded``, rows of right-padded
+    ``mask`` run in groups of similar length (:func:`length_groups`), each only as wide as its longest row and
+    without a mask when its rows are of one length, and the outputs are padded back with zeros: little or no
+    compute on padding. A causal model's real positions never see the padding after them, so they get the same
+    values to float tolerance; positions past a group's width hold zeros (within it, values computed on padding,
+    as before). A mask that is not right padding: one call on the whole batch."""
     lengths = right_padded_lengths(mask) if unpadded else None
-    if lengths is None or len(set(lengths)) == 1:
+    if lengths is None or min(lengths) == 0:
         return run(attention_mask=mask, **inputs)
+    groups = length_groups(lengths, call_cost)
     width = mask.shape[1]
-    outs = [run(attention_mask=None, **{k: v[r:r + 1, :n] for k, v in inputs.items()}) for r, n in enumerate(lengths)]
-    return {name: torch.cat([_pad_positions(o[name], width) for o in outs]) for name in outs[0]}
+    if len(groups) == 1 and max(lengths) == width:
+        return run(attention_mask=None if min(lengths) == width else mask, **inputs)
+    outs, order = [], []
+    for group in groups:
+        n = max(lengths[r] for r in group)
+        idx = torch.tensor(group, device=mask.device)
+        sub = {k: v.index_select(0, idx)[:, :n] for k, v in inputs.items()}
+        same = all(lengths[r] == n for r in group)
+        outs.append(run(attention_mask=None if same else mask.index_select(0, idx)[:, :n], **sub))
+        order += group
+    back = torch.argsort(torch.tensor(order, device=mask.device))
+    return {name: torch.cat([_pad_positions(o[name], width) for o in outs]).index_select(0, back) for name in outs[0]}
 
 
 def _pad_positions(x: torch.Tensor, width: int) -> torch.Tensor:
-    """[1, n, ...] -> [1, width, ...] with zeros after position n."""
+    """[b, n, ...] -> [b, width, ...] with zeros after position n."""
     return torch.nn.functional.pad(x, (0, 0) * (x.dim() - 2) + (0, width - x.shape[1]))
 
 
