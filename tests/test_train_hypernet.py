@@ -1,5 +1,6 @@
 """zett.train_hypernet on a tiny Llama (SPEC §4.3): it trains, only the hypernetwork changes, resume is exact."""
 
+import copy
 import json
 
 import pytest
@@ -7,6 +8,7 @@ import torch
 
 import zett
 from hypernet import Hypernet, HypernetConfig
+from tokenizers_zoo import encode_text
 
 from conftest import one_and_two_processes, tiny_llama
 
@@ -237,3 +239,39 @@ def test_negatives_estimate_the_full_partition(byte_bpe, spm_bpe):
         plain.append(torch.logsumexp(z[local], 0).exp())
     assert torch.stack(estimates).mean() == pytest.approx(float(full), rel=0.05)
     assert torch.stack(plain).mean() < 0.5 * full
+
+
+def tiny_gemma3(vocab_size: int, dtype=torch.float32):
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    torch.manual_seed(0)
+    config = Gemma3TextConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                              num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=128,
+                              sliding_window=16, pad_token_id=None, bos_token_id=None, eos_token_id=None)
+    return Gemma3ForCausalLM(config).to(dtype).eval()
+
+
+def test_student_body_scales_predicted_rows_as_gemma_does(base):
+    """Gemma multiplies its input rows by sqrt(width) in the weights' dtype: predicted rows fed as inputs_embeds get
+    the same scale, so the base's own rows give the base's own input, to the bit, in bf16 too."""
+    from zett.hypertrain.objective import input_embeds
+
+    _, tok = base
+    model = tiny_gemma3(len(tok), dtype=torch.bfloat16)
+    ids = torch.tensor([encode_text(tok, "The quick brown fox jumps over the lazy dog.")])
+    rows = model.get_input_embeddings().weight.float()  # predicted rows are fp32
+    ours = input_embeds(model, rows, ids).to(torch.bfloat16)
+    with torch.no_grad():
+        theirs = model.get_input_embeddings()(ids)
+    assert torch.equal(ours, theirs) and not torch.equal(rows[ids].to(torch.bfloat16), theirs)
+
+
+def test_base_tokenizer_with_more_ids_than_rows_trains(tmp_path, base):
+    """Gemma-3's published tokenizer has one id more than the model has rows: training copies the rows that exist."""
+    model, tok = base
+    longer = copy.deepcopy(tok)
+    longer.add_special_tokens({"additional_special_tokens": ["<image_soft_token>"]})
+    assert len(longer) == model.get_input_embeddings().weight.shape[0] + 1
+    result = zett.train_hypernet(config(tmp_path, steps=2, p_real=0.0, p_byte=1.0), base_model=model,
+                                 base_tokenizer=longer, progress=False)
+    assert result.steps == 2

@@ -69,7 +69,8 @@ def train_hypernet(config: HypernetTrainConfig | dict | str | Path, *, base_mode
     evals = eval_texts(cfg)
     real = {name: load_tokenizer(name, base=base_tok) for name in cfg.real_tokenizers}
     dataset = HypernetBatches(texts, startup, base_tok, cfg, real=real, first=first, last=cfg.steps,
-                              rank=procs.process_index, world=procs.num_processes)
+                              rank=procs.process_index, world=procs.num_processes,
+                              base_rows=net.config.base_vocab_size)
     objective = HypernetObjective(cfg, net, base_model, boundary_mask(base_tok), rt.device)
     seen = tokens_seen(run, first)
 

@@ -44,8 +44,10 @@ class HypernetBatches(Dataset):
     """Item k = the batch of step ``first + k`` (this process's share)."""
 
     def __init__(self, texts: Sequence[str], startup: Sequence[str], base_tokenizer: Any, config: Any, *,
-                 real: dict[str, Any], first: int, last: int, rank: int = 0, world: int = 1):
+                 real: dict[str, Any], first: int, last: int, rank: int = 0, world: int = 1,
+                 base_rows: int | None = None):
         self.texts, self.startup, self.base, self.cfg = texts, startup, base_tokenizer, config
+        self.base_rows = base_rows  # the base's embedding rows (a tokenizer may have more ids than rows)
         self.real, self.first, self.last, self.rank, self.world = real, first, last, rank, world
         self._sampler: TokenizerSampler | None = None
         self._fed = -1  # last step whose texts are in the window
@@ -146,7 +148,7 @@ class HypernetBatches(Dataset):
         forms = [vocab.forms[i] for i in local]
         pieces = self._decomposer(forms)
         normal = self.cfg.copy_overlap and (self.cfg.copy_bytes or not is_byte_tokenizer(tok))
-        t_ids, b_ids = exact_matches(tok, self.base, normal=normal)
+        t_ids, b_ids = exact_matches(tok, self.base, normal=normal, rows=self.base_rows)
         copy = np.full(len(tok), -1, dtype=np.int64)
         copy[t_ids.numpy()] = b_ids.numpy()
         copy = copy[local]

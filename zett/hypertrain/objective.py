@@ -17,6 +17,17 @@ from ..training.teacher import Teacher, logit_softcap, per_row, softcap
 SHARED = ("pieces", "copy_ids", "predict", "lexical_ids", "boundary", "logit_offset", "source", "student_tokens")
 
 
+def input_embeds(base_model: Any, rows: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """What the base's input embedding module makes of ``ids`` when its rows are ``rows``: the rows, times the
+    module's ``embed_scale`` (Gemma scales by sqrt(width)) taken in the module weights' dtype, as Gemma does."""
+    embeds = rows[ids]
+    table = base_model.get_input_embeddings()
+    scale = getattr(table, "embed_scale", None)
+    if scale is not None:
+        embeds = embeds * torch.as_tensor(scale, dtype=table.weight.dtype, device=rows.device).to(embeds.dtype)
+    return embeds
+
+
 def student_outputs(base_model: Any, mb: dict[str, Any], rows: torch.Tensor, tied: bool, d: int,
                     unpadded: bool = False) -> dict[str, torch.Tensor]:
     """Run the frozen base body on predicted rows; logits over the step's local vocabulary only.
@@ -26,10 +37,7 @@ def student_outputs(base_model: Any, mb: dict[str, Any], rows: torch.Tensor, tie
     e_out = e_in if tied else rows[:, d:]
     ids = mb["student_input_ids"].to(device)
     mask = mb["student_attention_mask"].to(device)
-    embeds = e_in[ids]
-    scale = getattr(base_model.get_input_embeddings(), "embed_scale", None)  # Gemma scales its embeddings
-    if scale is not None:
-        embeds = embeds * torch.as_tensor(scale, dtype=embeds.dtype, device=device)
+    embeds = input_embeds(base_model, e_in, ids)
     body = base_model.get_decoder()
 
     def run(**kw: Any) -> dict[str, torch.Tensor]:
