@@ -34,8 +34,18 @@ def to_byte_level(data: bytes) -> str:
     return data.decode("latin-1").translate(_LATIN1_TO_CHAR)
 
 
+# str.translate table: each byte's character -> chr(byte); other characters below 256 (whose UTF-8 is not their
+# Latin-1 byte) -> a character Latin-1 cannot encode, so that such pieces take the loop below
+_CHAR_TO_LATIN1 = {ord(c): b for b, c in enumerate(BYTE_TO_CHAR)}
+_CHAR_TO_LATIN1.update({c: 0x100 for c in range(0x80, 0x100) if chr(c) not in CHAR_TO_BYTE})
+
+
 def from_byte_level(piece: str) -> bytes:
     """Inverse of :func:`to_byte_level`; characters outside the map are kept as UTF-8."""
+    try:
+        return piece.translate(_CHAR_TO_LATIN1).encode("latin-1")
+    except UnicodeEncodeError:  # characters outside the map (and outside ASCII): one at a time
+        pass
     out = bytearray()
     for ch in piece:
         b = CHAR_TO_BYTE.get(ch)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .surface import TokenKind, encode_text, vocabulary
+from .surface import TokenKind, backend_of, encode_text, vocabulary
 
 # Chat markers that play the same part across model families.
 CHAT_ROLES: dict[str, tuple[str, ...]] = {
@@ -26,11 +26,12 @@ def special_roles(tokenizer: Any) -> dict[str, int]:
         idx = getattr(tokenizer, f"{role}_token_id", None)
         if idx is not None:
             roles[role] = int(idx)
-    vocab = tokenizer.get_vocab()
+    backend = backend_of(tokenizer)  # a lookup per marker, not the whole vocabulary as a dict
     for role, names in CHAT_ROLES.items():
         for name in names:
-            if name in vocab:
-                roles[role] = vocab[name]
+            idx = backend.token_to_id(name)
+            if idx is not None:
+                roles[role] = idx
                 break
     return roles
 
