@@ -226,3 +226,30 @@ def test_decomposer_shortcut_gives_the_byte_by_byte_pieces(byte_bpe, spm_bpe):
             ids += part if kind == "ids" else decomposer.model.encode(part, add_special_tokens=False).ids
         slow.append(ids)
     assert decomposer(forms) == slow
+
+
+def test_from_byte_level_shortcut_matches_a_character_walk():
+    import random
+
+    from tokenizers_zoo.byte_map import BYTE_TO_CHAR, from_byte_level
+
+    def walk(piece):  # the map's characters are their bytes; any other character stays as its UTF-8
+        return b"".join(bytes([BYTE_TO_CHAR.index(c)]) if c in BYTE_TO_CHAR else c.encode() for c in piece)
+
+    chars = BYTE_TO_CHAR + [chr(c) for c in range(0x250)] + ["日", "🤖"]
+    rng = random.Random(0)
+    pieces = ["".join(rng.choice(chars) for _ in range(rng.randint(0, 5))) for _ in range(5000)]
+    assert [from_byte_level(p) for p in pieces] == [walk(p) for p in pieces]
+    assert from_byte_level("Ġé\xa0") == b" \xe9\xc2\xa0"  # é: the map's character for byte 0xE9; \xa0: not one
+
+
+def test_base_surface_tables_are_built_once_per_base(byte_bpe, spm_bpe, unigram):
+    from hypernet import exact_matches
+    from hypernet import overlap
+
+    overlap._BASE_FORMS.clear()
+    first = exact_matches(spm_bpe, byte_bpe)
+    exact_matches(unigram, byte_bpe)
+    assert len(overlap._BASE_FORMS) == 1  # one base: one table for both targets
+    overlap._BASE_FORMS.clear()
+    assert all(torch.equal(a, b) for a, b in zip(exact_matches(spm_bpe, byte_bpe), first))
