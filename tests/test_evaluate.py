@@ -39,12 +39,26 @@ def test_byte_tokenizer_uniform_is_log2_v():
 
 
 def test_windows_give_context(byte_bpe):
-    """A real model scores a long text about the same with long or short windows, and batching doesn't matter."""
-    model = tiny_llama(len(byte_bpe))
-    long = zett.evaluate.bits_per_byte(model, byte_bpe, TEXTS, max_length=256, progress=False)
-    small_batches = zett.evaluate.bits_per_byte(model, byte_bpe, TEXTS, max_length=256, batch_tokens=64,
-                                                progress=False)
-    assert long == pytest.approx(small_batches, rel=1e-4)
+    """A long text scored in short sliding windows: every token once, each with up to max_length - stride tokens
+    of context; a model whose output ignores context scores it exactly as with one long window, and batching
+    doesn't matter."""
+    from zett.evaluate.bpb import _windows
+
+    ids = encode_text(byte_bpe, TEXTS[-1])
+    windows = _windows(ids, 0, max_length=24, stride=16)
+    assert len(windows) > 3 and len(_windows(ids, 0, max_length=2048, stride=1536)) == 1
+    assert sum(len(w) - context for w, context in windows) == len(ids)  # every token scored once
+    assert all(len(w) <= 24 for w, _ in windows) and all(context >= 8 for _, context in windows[1:])
+    model = uniform_model(len(byte_bpe))  # p(token) = 1/V whatever the context
+    long = zett.evaluate.score(model, byte_bpe, TEXTS, max_length=2048, progress=False)
+    short = zett.evaluate.score(model, byte_bpe, TEXTS, max_length=24, stride=16, progress=False)
+    assert short.tokens == long.tokens and short.bpb == pytest.approx(long.bpb, rel=1e-6)
+    real = tiny_llama(len(byte_bpe))  # a model that reads its context: windows change its numbers a little
+    a = zett.evaluate.bits_per_byte(real, byte_bpe, TEXTS, max_length=512, progress=False)
+    b = zett.evaluate.bits_per_byte(real, byte_bpe, TEXTS, max_length=24, stride=16, progress=False)
+    batched = zett.evaluate.bits_per_byte(real, byte_bpe, TEXTS, max_length=24, stride=16, batch_tokens=64,
+                                          progress=False)
+    assert a != b and b == pytest.approx(a, rel=0.05) and batched == pytest.approx(b, rel=1e-5)
 
 
 def test_special_text_is_scored_as_text(byte_bpe):
