@@ -231,6 +231,6 @@ def _renumber(t_chunk: np.ndarray, s_chunk: np.ndarray) -> int:
 
 
 def align(teacher_ids: Sequence[int], student_ids: Sequence[int], teacher_tokenizer: Any,
-          student_tokenizer: Any, **kwargs) -> PairAlignment:
+          student_tokenizer: Any, **kwargs: Any) -> PairAlignment:
     """One-off alignment of a pair (build an :class:`Aligner` to align many)."""
     return Aligner(teacher_tokenizer, student_tokenizer)(teacher_ids, student_ids, **kwargs)

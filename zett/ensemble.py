@@ -32,7 +32,8 @@ class Ensemble(nn.Module):
         self.register_buffer("log_weights", torch.log(torch.tensor(weights, dtype=torch.float32) / sum(weights)))
         self.config = models[0].config
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **_: Any):
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                **_: Any) -> CausalLMOutput:
         logps = [m(input_ids=input_ids, attention_mask=attention_mask).logits.float().log_softmax(-1)
                  for m in self.members]
         stacked = torch.stack(logps, 0) + self.log_weights.to(logps[0].device)[:, None, None, None]

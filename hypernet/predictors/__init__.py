@@ -21,9 +21,9 @@ class Predictor(Protocol):
 _REGISTRY: dict[str, Callable[..., Predictor]] = {}
 
 
-def register_predictor(name: str):
+def register_predictor(name: str) -> Callable[[type], type]:
     """Class decorator: ``@register_predictor("fvt")``."""
-    def wrap(cls):
+    def wrap(cls: type) -> type:
         if name in _REGISTRY and _REGISTRY[name] is not cls:
             raise ValueError(f"a predictor named {name!r} is already registered")
         _REGISTRY[name] = cls
@@ -32,7 +32,7 @@ def register_predictor(name: str):
     return wrap
 
 
-def get_predictor(name: str, **kwargs) -> Predictor:
+def get_predictor(name: str, **kwargs: Any) -> Predictor:
     """Instantiate the predictor registered as ``name`` with ``kwargs``."""
     if name not in _REGISTRY:
         raise ValueError(f"unknown method {name!r}; choose one of {', '.join(sorted(_REGISTRY))}")
