@@ -30,6 +30,7 @@ from pathlib import Path
 
 from common import ASSETS, Results, corpus, ensure_smollm2, hardware, require_assets, save_figure
 from distill_losses import BALANCED, RECIPES
+
 from zett.paths import models_dir
 
 DEFAULT_RECIPES = "alm,alm+sft,bld,uld,sft"  # more in distill_losses.RECIPES (alm+sft-balanced, alm-tau10, ...)
@@ -63,9 +64,19 @@ def distill_config(args, recipe: str):
     from zett.distill import DistillConfig
 
     losses, alm = RECIPES[recipe]
-    return DistillConfig(steps=args.steps, batch_size=4, max_length=args.max_length, trainable=args.trainable,
-                         lr=args.lr, warmup_steps=min(5, args.steps // 4), losses=losses, alm=alm,
-                         balance=recipe in BALANCED, save_every=max(1, args.steps // 4), seed=0)
+    return DistillConfig(
+        steps=args.steps,
+        batch_size=4,
+        max_length=args.max_length,
+        trainable=args.trainable,
+        lr=args.lr,
+        warmup_steps=min(5, args.steps // 4),
+        losses=losses,
+        alm=alm,
+        balance=recipe in BALANCED,
+        save_every=max(1, args.steps // 4),
+        seed=0,
+    )
 
 
 def run_recipe(args) -> None:
@@ -78,16 +89,30 @@ def run_recipe(args) -> None:
     texts = eval_texts(args.docs)
     run = RUNS / f"{args.worker}-{args.trainable}-{args.steps}"
     t0 = time.perf_counter()
-    result = zett.distill(student, s_tok, teacher, t_tok, str(ASSETS / "corpus" / "math.train.jsonl"),
-                          distill_config(args, args.worker), run_dir=run, progress=not args.quiet)
+    result = zett.distill(
+        student,
+        s_tok,
+        teacher,
+        t_tok,
+        str(ASSETS / "corpus" / "math.train.jsonl"),
+        distill_config(args, args.worker),
+        run_dir=run,
+        progress=not args.quiet,
+    )
     wall = time.perf_counter() - t0
     steps = [m for m in result.metrics if "loss" in m]
-    row = {"recipe": args.worker, "steps": args.steps, "trainable": args.trainable,
-           "seconds_per_step": (steps[-1]["seconds"] / len(steps)) if steps else None, "wall_s": wall,
-           "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20,
-           "bpb": bpb_table(result.model, s_tok, texts, args.chars),
-           "alm_divergence_math": teacher_divergence(result.model, s_tok, teacher, t_tok,
-                                                     [t[:args.chars] for t in texts["math"]])}
+    row = {
+        "recipe": args.worker,
+        "steps": args.steps,
+        "trainable": args.trainable,
+        "seconds_per_step": (steps[-1]["seconds"] / len(steps)) if steps else None,
+        "wall_s": wall,
+        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "bpb": bpb_table(result.model, s_tok, texts, args.chars),
+        "alm_divergence_math": teacher_divergence(
+            result.model, s_tok, teacher, t_tok, [t[: args.chars] for t in texts["math"]]
+        ),
+    }
     Path(args.row).write_text(json.dumps(row))
 
 
@@ -100,9 +125,15 @@ def distill_part(args, res: Results) -> None:
         teacher, t_tok = zett.load_model(str(ensure_gemma()))
         res.add(part="distill", recipe="teacher", bpb=bpb_table(teacher, t_tok, texts, args.chars))
         student, s_tok = zett.load_model(str(ensure_smollm2()))
-        res.add(part="distill", recipe="student (before)", steps=0, bpb=bpb_table(student, s_tok, texts, args.chars),
-                alm_divergence_math=teacher_divergence(student, s_tok, teacher, t_tok,
-                                                       [t[:args.chars] for t in texts["math"]]))
+        res.add(
+            part="distill",
+            recipe="student (before)",
+            steps=0,
+            bpb=bpb_table(student, s_tok, texts, args.chars),
+            alm_divergence_math=teacher_divergence(
+                student, s_tok, teacher, t_tok, [t[: args.chars] for t in texts["math"]]
+            ),
+        )
         del teacher, student
     for recipe in [r for r in args.recipes.split(",") if r]:
         if res.has(part="distill", recipe=recipe, steps=args.steps, trainable=args.trainable):
@@ -116,9 +147,20 @@ def distill_part(args, res: Results) -> None:
 
 
 def forward_args(args) -> list[str]:
-    return ["--steps", str(args.steps), "--trainable", args.trainable, "--lr", str(args.lr), "--docs",
-            str(args.docs), "--chars", str(args.chars), "--max-length", str(args.max_length)] + (
-        ["--quiet"] if args.quiet else [])
+    return [
+        "--steps",
+        str(args.steps),
+        "--trainable",
+        args.trainable,
+        "--lr",
+        str(args.lr),
+        "--docs",
+        str(args.docs),
+        "--chars",
+        str(args.chars),
+        "--max-length",
+        str(args.max_length),
+    ] + (["--quiet"] if args.quiet else [])
 
 
 def ensemble_part(args, res: Results) -> None:
@@ -126,7 +168,7 @@ def ensemble_part(args, res: Results) -> None:
     from hypernet.model import shipped
     from zett.distill import DistillConfig
 
-    texts, tuning = eval_texts(args.docs), [t[:args.chars] for t in tuning_texts(args.docs)]
+    texts, tuning = eval_texts(args.docs), [t[: args.chars] for t in tuning_texts(args.docs)]
     smol, smol_tok = zett.load_model(str(ensure_smollm2()))
     gemma, gemma_tok = zett.load_model(str(ensure_gemma()))
     mix = str(ASSETS / "corpus" / "*.train.jsonl")
@@ -141,19 +183,32 @@ def ensemble_part(args, res: Results) -> None:
             label_a = f"SmolLM2-135M -> bytes ({'hypernetwork' if net else 'FVT'})"
         rows = {"members": {}}
         gemma_fvt, _ = zett.transfer(gemma, tok, base_tokenizer=gemma_tok)
-        gemma_sd, _ = zett.transfer(gemma, tok, base_tokenizer=gemma_tok, distill=DistillConfig(
-            steps=args.self_distill_steps, save_every=max(1, args.self_distill_steps // 2)), distill_data=mix,
-            distill_run_dir=RUNS / f"gemma-{target}-selfdistill-{args.self_distill_steps}")
+        gemma_sd, _ = zett.transfer(
+            gemma,
+            tok,
+            base_tokenizer=gemma_tok,
+            distill=DistillConfig(steps=args.self_distill_steps, save_every=max(1, args.self_distill_steps // 2)),
+            distill_data=mix,
+            distill_run_dir=RUNS / f"gemma-{target}-selfdistill-{args.self_distill_steps}",
+        )
         for stage, member_b in (("before", gemma_fvt), ("after", gemma_sd)):
             label_b = f"Gemma-3-270M -> {target} (FVT{'' if stage == 'before' else ' + ALM self-distillation'})"
             weights = zett.best_weights([member_a, member_b], tok, tuning)
             ens = zett.ensemble([member_a, member_b], weights)
-            rows[stage] = {"weights": weights, label_a: bpb_table(member_a, tok, texts, args.chars),
-                           label_b: bpb_table(member_b, tok, texts, args.chars),
-                           "ensemble": bpb_table(ens, tok, texts, args.chars)}
+            rows[stage] = {
+                "weights": weights,
+                label_a: bpb_table(member_a, tok, texts, args.chars),
+                label_b: bpb_table(member_b, tok, texts, args.chars),
+                "ensemble": bpb_table(ens, tok, texts, args.chars),
+            }
             print(target, stage, json.dumps(rows[stage]), flush=True)
-        res.add(part="ensemble", target=target, self_distill_steps=args.self_distill_steps,
-                before=rows["before"], after=rows["after"])
+        res.add(
+            part="ensemble",
+            target=target,
+            self_distill_steps=args.self_distill_steps,
+            before=rows["before"],
+            after=rows["after"],
+        )
 
 
 def beam_part(args, res: Results) -> None:
@@ -169,7 +224,7 @@ def beam_part(args, res: Results) -> None:
         return
     teacher, t_tok = zett.load_model(str(ensure_gemma()))
     trie = ByteTrie(t_tok)
-    text = corpus("math", 1)[0][:args.beam_chars]
+    text = corpus("math", 1)[0][: args.beam_chars]
     data = text.encode()
     ids = [t_tok.bos_token_id] + encode_text(t_tok, text)
     offsets = byte_offsets(t_tok, [ids], [data], len(ids))[0].tolist()
@@ -184,10 +239,19 @@ def beam_part(args, res: Results) -> None:
     p, q = beam[covered].double().clamp(min=1e-12), path[covered].double().clamp(min=1e-12)
     kl = float((p * (p.log() - q.log())).sum(-1).mean())
     truth = torch.tensor(list(data))[covered]
-    nll = {name: float(-dist[covered][torch.arange(len(truth)), truth].clamp(min=1e-12).log().mean() / 0.6931)
-           for name, dist in (("path", path), ("beam", beam))}
-    res.add(part="bld_beam", beam=args.beam, bytes=len(data), path_seconds=t_path, beam_seconds=t_beam,
-            kl_beam_to_path=kl, bits_per_byte=nll)
+    nll = {
+        name: float(-dist[covered][torch.arange(len(truth)), truth].clamp(min=1e-12).log().mean() / 0.6931)
+        for name, dist in (("path", path), ("beam", beam))
+    }
+    res.add(
+        part="bld_beam",
+        beam=args.beam,
+        bytes=len(data),
+        path_seconds=t_path,
+        beam_seconds=t_beam,
+        kl_beam_to_path=kl,
+        bits_per_byte=nll,
+    )
 
 
 def write_outputs(res: Results, out: Path) -> None:
@@ -195,35 +259,51 @@ def write_outputs(res: Results, out: Path) -> None:
     lines = [f"Cross-model distillation and ensembles; {res.data['meta']['hardware']}", ""]
     dist = [r for r in rows if r["part"] == "distill"]
     if dist:
-        lines += ["Teacher Gemma-3-270M -> student SmolLM2-135M on math.train (BPB per language; ALM div: chunk-level "
-                  "binary KL to the teacher on held-out math, lower = closer)", "",
-                  "| recipe | steps | trainable | " + " | ".join(LANGS) + " | ALM div (math) | s/step | peak RSS GiB |",
-                  "|---|---|---|" + "---|" * len(LANGS) + "---|---|---|"]
+        lines += [
+            "Teacher Gemma-3-270M -> student SmolLM2-135M on math.train (BPB per language; ALM div: chunk-level "
+            "binary KL to the teacher on held-out math, lower = closer)",
+            "",
+            "| recipe | steps | trainable | " + " | ".join(LANGS) + " | ALM div (math) | s/step | peak RSS GiB |",
+            "|---|---|---|" + "---|" * len(LANGS) + "---|---|---|",
+        ]
         for r in dist:
             cells = [f"{r['bpb'][lang]:.3f}" for lang in LANGS]
             div = r.get("alm_divergence_math")
-            lines.append(f"| {r['recipe']} | {r.get('steps', '')} | {r.get('trainable', '')} | " + " | ".join(cells)
-                         + f" | {'' if div is None else f'{div:.4f}'} | "
-                         + (f"{r['seconds_per_step']:.2f}" if r.get("seconds_per_step") else "") + " | "
-                         + (f"{r['peak_rss_gb']:.2f}" if r.get("peak_rss_gb") else "") + " |")
+            lines.append(
+                f"| {r['recipe']} | {r.get('steps', '')} | {r.get('trainable', '')} | "
+                + " | ".join(cells)
+                + f" | {'' if div is None else f'{div:.4f}'} | "
+                + (f"{r['seconds_per_step']:.2f}" if r.get("seconds_per_step") else "")
+                + " | "
+                + (f"{r['peak_rss_gb']:.2f}" if r.get("peak_rss_gb") else "")
+                + " |"
+            )
         lines.append("")
     for r in [r for r in rows if r["part"] == "ensemble"]:
-        lines += [f"Ensemble on the {r['target']} tokenizer (self-distillation: {r['self_distill_steps']} steps)", "",
-                  "| stage | model | weight | " + " | ".join(LANGS) + " |", "|---|---|---|" + "---|" * len(LANGS)]
+        lines += [
+            f"Ensemble on the {r['target']} tokenizer (self-distillation: {r['self_distill_steps']} steps)",
+            "",
+            "| stage | model | weight | " + " | ".join(LANGS) + " |",
+            "|---|---|---|" + "---|" * len(LANGS),
+        ]
         for stage in ("before", "after"):
             block = r[stage]
             names = [k for k in block if k != "weights"]
             for i, name in enumerate(names):
                 w = f"{block['weights'][i]:.2f}" if i < len(block["weights"]) else ""
-                lines.append(f"| {stage} | {name} | {w} | " + " | ".join(f"{block[name][lang]:.3f}" for lang in LANGS)
-                             + " |")
+                lines.append(
+                    f"| {stage} | {name} | {w} | " + " | ".join(f"{block[name][lang]:.3f}" for lang in LANGS) + " |"
+                )
         lines.append("")
     for r in [r for r in rows if r["part"] == "bld_beam"]:
-        lines += [f"BLD teacher byte distributions, Gemma-3-270M on {r['bytes']} bytes of math.valid: along its own "
-                  f"tokenization {r['path_seconds']:.1f} s (one pass), beam {r['beam']} over tokenizations "
-                  f"{r['beam_seconds']:.1f} s; KL(beam || path) {r['kl_beam_to_path']:.4f} nats per byte; bits per "
-                  f"byte of the text under each: path {r['bits_per_byte']['path']:.3f}, beam "
-                  f"{r['bits_per_byte']['beam']:.3f}.", ""]
+        lines += [
+            f"BLD teacher byte distributions, Gemma-3-270M on {r['bytes']} bytes of math.valid: along its own "
+            f"tokenization {r['path_seconds']:.1f} s (one pass), beam {r['beam']} over tokenizations "
+            f"{r['beam_seconds']:.1f} s; KL(beam || path) {r['kl_beam_to_path']:.4f} nats per byte; bits per "
+            f"byte of the text under each: path {r['bits_per_byte']['path']:.3f}, beam "
+            f"{r['bits_per_byte']['beam']:.3f}.",
+            "",
+        ]
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     plot(rows, out.with_suffix(".png"))
@@ -285,8 +365,15 @@ def main() -> None:
     if args.worker:
         run_recipe(args)
         return
-    res = Results(args.out, {"hardware": hardware(), "teacher": "Gemma-3-270M", "student": "SmolLM2-135M",
-                             "args": {k: str(v) for k, v in vars(args).items()}})
+    res = Results(
+        args.out,
+        {
+            "hardware": hardware(),
+            "teacher": "Gemma-3-270M",
+            "student": "SmolLM2-135M",
+            "args": {k: str(v) for k, v in vars(args).items()},
+        },
+    )
     parts = args.part.split(",")
     if "distill" in parts:
         distill_part(args, res)

@@ -20,8 +20,10 @@ from common import ASSETS, require_assets
 
 OUT = Path(__file__).resolve().parent.parent / "zett" / "demo_data"
 DOCS, CHARS = 4, 1500
-HANDBOOK = ("debian-handbook (The Debian Administrator's Handbook by R. Hertzog and R. Mas, translation)",
-            "GPL-2+ or CC-BY-SA-3.0")
+HANDBOOK = (
+    "debian-handbook (The Debian Administrator's Handbook by R. Hertzog and R. Mas, translation)",
+    "GPL-2+ or CC-BY-SA-3.0",
+)
 GNOME = ("gnome-user-docs (GNOME Help by the GNOME Documentation Project, translation)", "CC-BY-SA-3.0")
 LICENCES = {  # corpus `source` prefix -> (Debian package and work, licence), as recorded with the corpus
     "bible_web_en": ("sword-text-web (World English Bible)", "public domain"),
@@ -89,20 +91,30 @@ def pick(lang: str) -> list[dict]:
 
 
 def readme(rows: list[dict]) -> str:
-    lines = ["# The demo's evaluation sample", "",
-             f"`demo_sample.jsonl.gz`: up to {DOCS} documents per language, each the first {CHARS:,} characters of a",
-             "held-out (`valid`) document of the project's development corpus, whose texts come from Debian",
-             "packages. `zett demo` evaluates the first `--docs` of them (default 2). Rebuilt by",
-             "`benchmarks/demo_sample.py`. Licences are those of the source packages, as recorded with the",
-             "corpus; every one allows redistribution. The excerpts keep their licences (CC-BY-SA and GPL ones",
-             "included): they are data shipped beside zett's code, which is Apache-2.0.", "",
-             "| language | documents | KB (UTF-8) | source | licence |", "|---|---|---|---|---|"]
+    lines = [
+        "# The demo's evaluation sample",
+        "",
+        f"`demo_sample.jsonl.gz`: up to {DOCS} documents per language, each the first {CHARS:,} characters of a",
+        "held-out (`valid`) document of the project's development corpus, whose texts come from Debian",
+        "packages. `zett demo` evaluates the first `--docs` of them (default 2). Rebuilt by",
+        "`benchmarks/demo_sample.py`. Licences are those of the source packages, as recorded with the",
+        "corpus; every one allows redistribution. The excerpts keep their licences (CC-BY-SA and GPL ones",
+        "included): they are data shipped beside zett's code, which is Apache-2.0.",
+        "",
+        "| language | documents | KB (UTF-8) | source | licence |",
+        "|---|---|---|---|---|",
+    ]
     for lang in SOURCES:
         mine = [r for r in rows if r["lang"] == lang]
         used = list(dict.fromkeys(r["source"] for r in mine))
         size = sum(len(r["text"].encode()) for r in mine) / 1000
-        lines.append(f"| {lang} | {len(mine)} | {size:.1f} | " + "; ".join(licence(s)[0] for s in used) + " | "
-                     + "; ".join(licence(s)[1] for s in used) + " |")
+        lines.append(
+            f"| {lang} | {len(mine)} | {size:.1f} | "
+            + "; ".join(licence(s)[0] for s in used)
+            + " | "
+            + "; ".join(licence(s)[1] for s in used)
+            + " |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -18,11 +18,11 @@ import copy
 from pathlib import Path
 
 import torch
+from common import Results, corpus, ensure_smollm2, hardware, require_assets
+from distill_losses import RECIPES, RUNS
 from safetensors.torch import load_file
 
 import zett
-from common import Results, corpus, ensure_smollm2, hardware, require_assets
-from distill_losses import RECIPES, RUNS
 from tokenizers_zoo import byte_tokenizer
 from zett.distill.data import StepBatches
 from zett.losses import boundary_mask, chunk_sums, token_stats
@@ -32,20 +32,30 @@ from zett.losses.stats import valid_chunks
 
 @torch.no_grad()
 def measure(student, s_tok, teacher, t_tok, texts: list[str]) -> dict:
-    ds = StepBatches(texts, s_tok, t_tok, batch_size=len(texts), max_length=1024, teacher_max_length=320, seed=0,
-                     first=0, last=1)
+    ds = StepBatches(
+        texts, s_tok, t_tok, batch_size=len(texts), max_length=1024, teacher_max_length=320, seed=0, first=0, last=1
+    )
     batch = ds.collate(list(range(len(texts))))
     s_b, t_b = boundary_mask(s_tok), boundary_mask(t_tok)
-    t_out = token_stats(teacher(input_ids=batch["teacher_input_ids"], attention_mask=batch["teacher_attention_mask"]).logits,
-                        batch["teacher_input_ids"], t_b, batch["teacher_attention_mask"])
-    s_out = token_stats(student(input_ids=batch["student_input_ids"], attention_mask=batch["student_attention_mask"]).logits,
-                        batch["student_input_ids"], s_b, batch["student_attention_mask"])
+    t_out = token_stats(
+        teacher(input_ids=batch["teacher_input_ids"], attention_mask=batch["teacher_attention_mask"]).logits,
+        batch["teacher_input_ids"],
+        t_b,
+        batch["teacher_attention_mask"],
+    )
+    s_out = token_stats(
+        student(input_ids=batch["student_input_ids"], attention_mask=batch["student_attention_mask"]).logits,
+        batch["student_input_ids"],
+        s_b,
+        batch["student_attention_mask"],
+    )
     num, valid = valid_chunks(batch)
     l_t = chunk_sums(t_out["token_logprobs"], batch["teacher_chunk_id"], num)[valid]
     l_s = chunk_sums(s_out["token_logprobs"], batch["student_chunk_id"], num)[valid]
     return {
         "chunks": int(valid.sum()),
-        "student_nll_per_chunk": float(-l_s.mean()), "teacher_nll_per_chunk": float(-l_t.mean()),
+        "student_nll_per_chunk": float(-l_s.mean()),
+        "teacher_nll_per_chunk": float(-l_t.mean()),
         "alm_kl_tau100": float(alm_loss(t_out, s_out, batch)),
         "alm_kl_unmerged": float(alm_loss(t_out, s_out, batch, merge=False, debias=False)),
         "abs_gap_per_chunk": float((l_t - l_s).abs().mean()),
@@ -91,11 +101,18 @@ def main() -> None:
 def write_table(res: Results, path: Path, langs: list[str]) -> None:
     rows = res.data["rows"]
     cols = ["student_nll_per_chunk", "alm_kl_tau100", "abs_gap_per_chunk", "student_beats_teacher", "alm_weight"]
-    lines = [f"Held-out diagnosis, SmolLM2-135M -> bytes; {res.data['meta']['hardware']}", "",
-             "| recipe | lang | teacher NLL/chunk | " + " | ".join(cols) + " |", "|---|---|---|" + "---|" * len(cols)]
+    lines = [
+        f"Held-out diagnosis, SmolLM2-135M -> bytes; {res.data['meta']['hardware']}",
+        "",
+        "| recipe | lang | teacher NLL/chunk | " + " | ".join(cols) + " |",
+        "|---|---|---|" + "---|" * len(cols),
+    ]
     for r in rows:
-        lines.append(f"| {r['recipe']} | {r['lang']} | {r['teacher_nll_per_chunk']:.3f} | "
-                     + " | ".join(f"{r[c]:.4f}" for c in cols) + " |")
+        lines.append(
+            f"| {r['recipe']} | {r['lang']} | {r['teacher_nll_per_chunk']:.3f} | "
+            + " | ".join(f"{r[c]:.4f}" for c in cols)
+            + " |"
+        )
     path.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

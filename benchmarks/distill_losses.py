@@ -16,30 +16,46 @@ import time
 from pathlib import Path
 
 import torch
+from common import Results, corpus, ensure_smollm2, hardware, require_assets
 
 import zett
-from common import Results, corpus, ensure_smollm2, hardware, require_assets
 from tokenizers_zoo import Aligner, byte_tokenizer, encode_text
 from zett.distill import DistillConfig
 from zett.distill.data import StepBatches
 from zett.distill.trainer import DistillObjective, prepare_trainable
-from zett.training import Processes, make_optimizer, optimizer_step
 from zett.losses import boundary_mask
+from zett.training import Processes, make_optimizer, optimizer_step
 
 # name -> (losses, ALM keyword arguments)
-RECIPES = {"alm": ({"alm": 1.0}, {}), "sft": ({"sft": 1.0}, {}), "alm+sft": ({"alm": 1.0, "sft": 1.0}, {}),
-           "uld": ({"uld": 1.0}, {}), "alm+hidden": ({"alm": 1.0}, {"hidden_weight": 1.0}),
-           "alm+sft+hidden": ({"alm": 1.0, "sft": 1.0}, {"hidden_weight": 1.0}),
-           "alm-tau1": ({"alm": 1.0}, {"tau": 1.0}), "alm-tau10": ({"alm": 1.0}, {"tau": 10.0}),
-           "alm-nodebias": ({"alm": 1.0}, {"debias": False}),
-           "alm+sft-balanced": ({"alm": 1.0, "sft": 1.0}, {}), "bld": ({"bld": 1.0}, {})}
+RECIPES = {
+    "alm": ({"alm": 1.0}, {}),
+    "sft": ({"sft": 1.0}, {}),
+    "alm+sft": ({"alm": 1.0, "sft": 1.0}, {}),
+    "uld": ({"uld": 1.0}, {}),
+    "alm+hidden": ({"alm": 1.0}, {"hidden_weight": 1.0}),
+    "alm+sft+hidden": ({"alm": 1.0, "sft": 1.0}, {"hidden_weight": 1.0}),
+    "alm-tau1": ({"alm": 1.0}, {"tau": 1.0}),
+    "alm-tau10": ({"alm": 1.0}, {"tau": 10.0}),
+    "alm-nodebias": ({"alm": 1.0}, {"debias": False}),
+    "alm+sft-balanced": ({"alm": 1.0, "sft": 1.0}, {}),
+    "bld": ({"bld": 1.0}, {}),
+}
 BALANCED = {"alm+sft-balanced"}  # recipes trained with gradient-magnitude balancing (DistillConfig.balance)
 RUNS = Path.home() / ".cache" / "zett-runs" / "distill_losses"
 
 
 def base_config(args) -> dict:
-    return dict(steps=args.steps, batch_size=4, max_length=256, lr=args.lr, warmup_steps=5, trainable="full",
-                mixed_precision=args.precision, save_every=25, seed=0)
+    return dict(
+        steps=args.steps,
+        batch_size=4,
+        max_length=256,
+        lr=args.lr,
+        warmup_steps=5,
+        trainable="full",
+        mixed_precision=args.precision,
+        save_every=25,
+        seed=0,
+    )
 
 
 def step_cost(model, tok, student, s_tok, texts, precision: str) -> dict:
@@ -47,13 +63,21 @@ def step_cost(model, tok, student, s_tok, texts, precision: str) -> dict:
     out = {}
     procs = Processes(precision)
     for name in ("sft", "alm"):
-        cfg = DistillConfig(steps=10, batch_size=4, max_length=256, lr=1e-6, trainable="full",
-                            mixed_precision=precision, losses=RECIPES[name][0])
+        cfg = DistillConfig(
+            steps=10,
+            batch_size=4,
+            max_length=256,
+            lr=1e-6,
+            trainable="full",
+            mixed_precision=precision,
+            losses=RECIPES[name][0],
+        )
         stu = prepare_trainable(copy.deepcopy(student), cfg)
         opt, sched = make_optimizer(list(stu.named_parameters()), cfg)
         objective = DistillObjective(cfg, model, boundary_mask(s_tok), boundary_mask(tok), procs.device)
-        ds = StepBatches(texts, s_tok, tok, batch_size=4, max_length=256, teacher_max_length=96, seed=0, first=0,
-                         last=1)
+        ds = StepBatches(
+            texts, s_tok, tok, batch_size=4, max_length=256, teacher_max_length=96, seed=0, first=0, last=1
+        )
         batch = ds[0]
         t0 = time.perf_counter()
         objective.targets(batch)  # fills the cache
@@ -108,21 +132,37 @@ def main() -> None:
         return
     for lang in langs:
         if not res.has(kind="bpb", recipe="original", lang=lang):
-            res.add(kind="bpb", recipe="original", lang=lang,
-                    bpb=zett.evaluate.bits_per_byte(model, tok, evals[lang], progress=False))
+            res.add(
+                kind="bpb",
+                recipe="original",
+                lang=lang,
+                bpb=zett.evaluate.bits_per_byte(model, tok, evals[lang], progress=False),
+            )
     student0, _ = zett.transfer(model, s_tok)
     for lang in langs:
         if not res.has(kind="bpb", recipe="fvt", lang=lang):
-            res.add(kind="bpb", recipe="fvt", lang=lang,
-                    bpb=zett.evaluate.bits_per_byte(student0, s_tok, evals[lang], progress=False))
+            res.add(
+                kind="bpb",
+                recipe="fvt",
+                lang=lang,
+                bpb=zett.evaluate.bits_per_byte(student0, s_tok, evals[lang], progress=False),
+            )
     for name in args.recipes.split(","):
         if all(res.has(kind="bpb", recipe=name, steps=args.steps, lang=lang) for lang in langs):
             continue
         losses, alm = RECIPES[name]
         cfg = DistillConfig(losses=losses, alm=alm, balance=name in BALANCED, **base_config(args))
         t0 = time.perf_counter()
-        result = zett.distill(copy.deepcopy(student0), s_tok, model, tok, train, cfg,
-                              run_dir=RUNS / f"{name}-{args.steps}-{args.lr}", progress=True)
+        result = zett.distill(
+            copy.deepcopy(student0),
+            s_tok,
+            model,
+            tok,
+            train,
+            cfg,
+            run_dir=RUNS / f"{name}-{args.steps}-{args.lr}",
+            progress=True,
+        )
         seconds = time.perf_counter() - t0
         for lang in langs:
             bpb = zett.evaluate.bits_per_byte(result.model, s_tok, evals[lang], progress=False)
@@ -135,15 +175,22 @@ def write_table(res: Results, path: Path, langs: list[str], steps: int) -> None:
     rows = [r for r in res.data["rows"] if r.get("kind") == "bpb"]
     get = {(r["recipe"], r["lang"]): r["bpb"] for r in rows if r.get("steps") in (None, steps)}
     recipes = ["original", "fvt"] + [r for r in RECIPES if any(k[0] == r for k in get)]
-    lines = [f"SmolLM2-135M -> bytes, {steps} steps x 4 x 256 bytes (full model); BPB on held-out text; "
-             f"{res.data['meta']['hardware']}", "", "| recipe | " + " | ".join(langs) + " |",
-             "|---|" + "---|" * len(langs)]
+    lines = [
+        f"SmolLM2-135M -> bytes, {steps} steps x 4 x 256 bytes (full model); BPB on held-out text; "
+        f"{res.data['meta']['hardware']}",
+        "",
+        "| recipe | " + " | ".join(langs) + " |",
+        "|---|" + "---|" * len(langs),
+    ]
     for r in recipes:
-        lines.append(f"| {r} | " + " | ".join(f"{get.get((r, l), float('nan')):.3f}" for l in langs) + " |")
+        lines.append(f"| {r} | " + " | ".join(f"{get.get((r, lang), float('nan')):.3f}" for lang in langs) + " |")
     for r in res.data["rows"]:
         if r.get("kind") == "cost":
-            lines += ["", f"step cost (same batch, teacher cached): SFT {r['sft_step_s']:.2f}s, ALM {r['alm_step_s']:.2f}s "
-                      f"(ratio {r['alm_over_sft']:.2f}); teacher forward {r['teacher_s']:.2f}s"]
+            lines += [
+                "",
+                f"step cost (same batch, teacher cached): SFT {r['sft_step_s']:.2f}s, ALM {r['alm_step_s']:.2f}s "
+                f"(ratio {r['alm_over_sft']:.2f}); teacher forward {r['teacher_s']:.2f}s",
+            ]
         if r.get("kind") == "align":
             lines.append(f"alignment throughput (1 thread): {r['tokens_per_s'] / 1e6:.2f}M tokens/s")
     path.write_text("\n".join(lines) + "\n")

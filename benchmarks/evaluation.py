@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-import zett
 from common import ASSETS, Results, corpus, ensure_smollm2, hardware, require_assets
 from hypernet_zero_shot import target_spec
+
+import zett
 from zett.evaluate import agreement, choice_accuracy, prompts_from_texts, score
 from zett.evaluate.stats import Paired, compare, ratio_estimate
 
@@ -39,8 +39,19 @@ def texts_by_language(docs: int, chars: int) -> dict[str, list[str]]:
     return {lang: [t[:chars] for t in corpus(lang, docs)] for lang in languages()}
 
 
-def measure(model, tok, original, original_tok, texts, tasks, max_examples, *, with_agreement: bool,
-            n_prompts: int = 16, n_chat: int = 16) -> dict:
+def measure(
+    model,
+    tok,
+    original,
+    original_tok,
+    texts,
+    tasks,
+    max_examples,
+    *,
+    with_agreement: bool,
+    n_prompts: int = 16,
+    n_chat: int = 16,
+) -> dict:
     """One row's numbers (per-item data kept): BPB per language, task accuracy, agreement with the original on
     ``n_prompts`` prompts cut from the first document of each language and ``n_chat`` chat prompts."""
     row: dict = {"bpb": {}, "seconds": {}}
@@ -48,14 +59,20 @@ def measure(model, tok, original, original_tok, texts, tasks, max_examples, *, w
     for lang, docs in texts.items():
         res = score(model, tok, docs, progress=False)
         est = res.estimate()
-        row["bpb"][lang] = {"bpb": res.bpb, "ci_low": est.ci_low, "ci_high": est.ci_high,
-                            "doc_bits": list(res.doc_bits), "doc_bytes": list(res.doc_bytes)}
+        row["bpb"][lang] = {
+            "bpb": res.bpb,
+            "ci_low": est.ci_low,
+            "ci_high": est.ci_high,
+            "doc_bits": list(res.doc_bits),
+            "doc_bytes": list(res.doc_bytes),
+        }
     row["seconds"]["bpb"] = time.perf_counter() - t0
     if tasks:
         t0 = time.perf_counter()
         acc = choice_accuracy(model, tok, tasks, max_examples=max_examples, progress=False)
-        row["tasks"] = {t.task: dict(t.as_dict(), credit=t.credit.tolist(), predictions=t.predictions.tolist())
-                        for t in acc.tasks}
+        row["tasks"] = {
+            t.task: dict(t.as_dict(), credit=t.credit.tolist(), predictions=t.predictions.tolist()) for t in acc.tasks
+        }
         row["macro"] = acc.macro().as_dict()
         row["seconds"]["tasks"] = time.perf_counter() - t0
     if with_agreement:
@@ -89,8 +106,10 @@ def main() -> None:
     require_assets()
     if args.threads:
         torch.set_num_threads(args.threads)
-    res = Results(Path(args.out), {"hardware": hardware(), "docs": args.docs, "chars": args.chars,
-                                   "max_examples": args.max_examples})
+    res = Results(
+        Path(args.out),
+        {"hardware": hardware(), "docs": args.docs, "chars": args.chars, "max_examples": args.max_examples},
+    )
     model, tok = zett.load_model(ensure_smollm2())
     texts = texts_by_language(args.docs, args.chars)
     all_tasks = zett.evaluate.load_tasks(ASSETS / "tasks")
@@ -111,8 +130,14 @@ def main() -> None:
             new, new_tok = zett.transfer(model, target_spec(target), base_tokenizer=tok, **kwargs)
             transfer_s = time.perf_counter() - t0
             row = measure(new, new_tok, model, tok, texts, above, args.max_examples, with_agreement=True)
-            res.add(method=method, target=target, vocab=len(new_tok), transfer_s=transfer_s,
-                    total_s=time.perf_counter() - t0, **row)
+            res.add(
+                method=method,
+                target=target,
+                vocab=len(new_tok),
+                transfer_s=transfer_s,
+                total_s=time.perf_counter() - t0,
+                **row,
+            )
             print(f"{target} {method}: {summary(res.data['rows'][-1])}", flush=True)
             del new
     write_markdown(res, HERE / "results" / (Path(args.out).stem + ".md"))
@@ -153,8 +178,11 @@ def quality_table(rows: list[dict]) -> list[str]:
     chance, agreement; differences to FVT on the same target are paired, ``*`` where their interval excludes 0."""
     original = next(r for r in rows if r["method"] == "original")
     above = [n for n, t in original["tasks"].items() if t["above_chance"]]
-    lines = ["| target | method | BPB (all languages) | Δ BPB vs FVT | accuracy (macro) | Δ acc vs FVT | "
-             "reference BPB | chrF | ALM divergence |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| target | method | BPB (all languages) | Δ BPB vs FVT | accuracy (macro) | Δ acc vs FVT | "
+        "reference BPB | chrF | ALM divergence |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         p = pooled(r)
         acc = _macro(task_paired(r, above)) if "tasks" in r and above else None
@@ -163,10 +191,15 @@ def quality_table(rows: list[dict]) -> list[str]:
         d_bpb = fmt(compare(p, pooled(fvt)), sig=True) if paired else ""
         d_acc = fmt(compare(task_paired(r, above), task_paired(fvt, above)), sig=True) if paired and acc else ""
         a = r.get("agreement", {})
-        cells = [fmt(ratio_estimate(p.num, p.den)), d_bpb, fmt(acc) if acc else "", d_acc,
-                 fmt(_est(a, "reference_bpb")) if "reference_bpb" in a else "",
-                 fmt(_est(a, "similarity_chrf")) if a else ("1" if r["method"] == "original" else ""),
-                 fmt(_est(a, "divergence"), ".4f") if "divergence" in a else ""]
+        cells = [
+            fmt(ratio_estimate(p.num, p.den)),
+            d_bpb,
+            fmt(acc) if acc else "",
+            d_acc,
+            fmt(_est(a, "reference_bpb")) if "reference_bpb" in a else "",
+            fmt(_est(a, "similarity_chrf")) if a else ("1" if r["method"] == "original" else ""),
+            fmt(_est(a, "divergence"), ".4f") if "divergence" in a else "",
+        ]
         lines.append(f"| {r['target']} | {r['method']} | " + " | ".join(cells) + " |")
     return lines + ["", "`*`: the paired 95% interval of the difference excludes 0 (the evaluation separates the two)."]
 
@@ -174,8 +207,10 @@ def quality_table(rows: list[dict]) -> list[str]:
 def task_table(original: dict) -> list[str]:
     lines = ["| task | accuracy | chance | n |", "|---|---|---|---|"]
     for name, t in original["tasks"].items():
-        lines.append(f"| {name} | {t['accuracy']:.3f} [{t['ci_low']:.3f}, {t['ci_high']:.3f}]"
-                     f"{' *' if t['above_chance'] else ''} | {t['chance']:.3f} | {t['n']} |")
+        lines.append(
+            f"| {name} | {t['accuracy']:.3f} [{t['ci_low']:.3f}, {t['ci_high']:.3f}]"
+            f"{' *' if t['above_chance'] else ''} | {t['chance']:.3f} | {t['n']} |"
+        )
     return lines
 
 
@@ -184,10 +219,17 @@ def write_markdown(res: Results, path: Path) -> None:
     original = next(r for r in rows if r["method"] == "original")
     above = [n for n, t in original["tasks"].items() if t["above_chance"]]
     meta = res.data["meta"]
-    lines = [f"SmolLM2-135M-Instruct transferred zero-shot; {meta['docs']} documents per language (first "
-             f"{meta['chars']} characters), {len(original['bpb'])} languages; {len(above)} tasks where the original "
-             f"is above chance; 95% intervals; measured on {meta['hardware']}.", "", *quality_table(rows), "",
-             "Original model, per task (95% Wilson interval; `*` above chance):", "", *task_table(original)]
+    lines = [
+        f"SmolLM2-135M-Instruct transferred zero-shot; {meta['docs']} documents per language (first "
+        f"{meta['chars']} characters), {len(original['bpb'])} languages; {len(above)} tasks where the original "
+        f"is above chance; 95% intervals; measured on {meta['hardware']}.",
+        "",
+        *quality_table(rows),
+        "",
+        "Original model, per task (95% Wilson interval; `*` above chance):",
+        "",
+        *task_table(original),
+    ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

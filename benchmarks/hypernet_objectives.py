@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 import yaml
+from common import ASSETS, Results, ensure_smollm2, hardware, require_assets
 
 import zett
-from common import ASSETS, Results, ensure_smollm2, hardware, require_assets
 from zett.hypertrain import eval_texts, evaluate_hypernet
 from zett.paths import REPO, models_dir
 
@@ -40,10 +40,16 @@ def main() -> None:
     base_cfg = yaml.safe_load((REPO / "examples" / "hypernet_smollm2.yaml").read_text())
     gemma = str(models_dir() / "gemma-3-270m-q4_k_m.gguf")
     tokenizers, corpus = ASSETS / "tokenizers", ASSETS / "corpus"
-    base_cfg.update(steps=steps, batch_size=4, eval_every=0, eval_docs=1 if args.quick else 2,
-                    eval_tokenizers=[str(tokenizers / "llama2"), str(tokenizers / "qwen3"), "byte", gemma],
-                    data=str(corpus / "*.train.jsonl"), eval_data=str(corpus / "*.valid.jsonl"),
-                    real_tokenizers=[str(tokenizers / Path(t).name) for t in base_cfg["real_tokenizers"]])
+    base_cfg.update(
+        steps=steps,
+        batch_size=4,
+        eval_every=0,
+        eval_docs=1 if args.quick else 2,
+        eval_tokenizers=[str(tokenizers / "llama2"), str(tokenizers / "qwen3"), "byte", gemma],
+        data=str(corpus / "*.train.jsonl"),
+        eval_data=str(corpus / "*.valid.jsonl"),
+        real_tokenizers=[str(tokenizers / Path(t).name) for t in base_cfg["real_tokenizers"]],
+    )
     res = Results(args.out, {"hardware": hardware(), "model": "SmolLM2-135M-Instruct", "config": base_cfg})
     model, tok = zett.load_model(ensure_smollm2())
     cfg0 = zett.HypernetTrainConfig.from_dict(dict(base_cfg, run_dir=str(RUNS / "fvt")))
@@ -57,8 +63,13 @@ def main() -> None:
         t0 = time.perf_counter()
         result = zett.train_hypernet(cfg, base_model=model, base_tokenizer=tok)
         tokens = max(m.get("student_tokens_seen", 0) for m in result.metrics)
-        res.add(objective=name, steps=steps, seconds=time.perf_counter() - t0, student_tokens=tokens,
-                bpb=result.metrics[-1]["eval_bpb"])
+        res.add(
+            objective=name,
+            steps=steps,
+            seconds=time.perf_counter() - t0,
+            student_tokens=tokens,
+            bpb=result.metrics[-1]["eval_bpb"],
+        )
         print(name, result.metrics[-1]["eval_bpb"], flush=True)
     write_table(res, args.out.with_suffix(".md"))
 
@@ -71,20 +82,33 @@ def write_table(res: Results, path: Path) -> None:
     rows = sorted(rows, key=lambda r: order.get(r["objective"], 2))
     toks = list(rows[0]["bpb"])
     langs = list(rows[0]["bpb"][toks[0]])
-    lines = [f"Hypernetwork objective ablation, SmolLM2-135M; zero-shot BPB (mean over {', '.join(langs)}); "
-             f"{res.data['meta']['hardware']}", "",
-             "| objective | steps | student tokens | " + " | ".join(Path(t).stem for t in toks) + " |",
-             "|---|---|---|" + "---|" * len(toks)]
+    lines = [
+        f"Hypernetwork objective ablation, SmolLM2-135M; zero-shot BPB (mean over {', '.join(langs)}); "
+        f"{res.data['meta']['hardware']}",
+        "",
+        "| objective | steps | student tokens | " + " | ".join(Path(t).stem for t in toks) + " |",
+        "|---|---|---|" + "---|" * len(toks),
+    ]
     for r in rows:
         means = [sum(r["bpb"][t].values()) / len(r["bpb"][t]) for t in toks]
-        lines.append(f"| {r['objective']} | {r['steps']} | {r.get('student_tokens', 0):,} | "
-                     + " | ".join(f"{m:.3f}" for m in means) + " |")
-    lines += ["", "`untrained`: the hypernetwork before training, i.e. FVT for subword targets (to the bit) and FVT "
-              "without copying for bytes (the hypernetwork predicts byte rows itself).", "", "Per language:", ""]
+        lines.append(
+            f"| {r['objective']} | {r['steps']} | {r.get('student_tokens', 0):,} | "
+            + " | ".join(f"{m:.3f}" for m in means)
+            + " |"
+        )
+    lines += [
+        "",
+        "`untrained`: the hypernetwork before training, i.e. FVT for subword targets (to the bit) and FVT "
+        "without copying for bytes (the hypernetwork predicts byte rows itself).",
+        "",
+        "Per language:",
+        "",
+    ]
     for r in rows:
         for t in toks:
-            lines.append(f"- {r['objective']} / {Path(t).stem}: "
-                         + ", ".join(f"{k} {v:.3f}" for k, v in r["bpb"][t].items()))
+            lines.append(
+                f"- {r['objective']} / {Path(t).stem}: " + ", ".join(f"{k} {v:.3f}" for k, v in r["bpb"][t].items())
+            )
     path.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 import torch
+from common import ASSETS, Results, corpus, ensure_smollm2, hardware, require_assets
 
 import zett
-from common import ASSETS, Results, corpus, ensure_smollm2, hardware, require_assets
 from zett.paths import models_dir
 
 LANGS = ["en", "de", "fr", "es", "ru", "zh", "code", "math"]
@@ -50,10 +50,20 @@ def prediction_speed(model, tok, net, res: Results, label: str) -> None:
         seconds = time.perf_counter() - t0
         t0 = time.perf_counter()
         zett.transfer(model, target, base_tokenizer=tok, hypernet=net)
-        res.add(kind="speed", target=name, hypernet=label, vocab=len(target), predicted=int((~skip).sum()),
-                predict_s=seconds, transfer_s=time.perf_counter() - t0, threads=torch.get_num_threads())
-        print(f"predict {name} ({len(target)} tokens, {int((~skip).sum())} through the network): {seconds:.1f}s",
-              flush=True)
+        res.add(
+            kind="speed",
+            target=name,
+            hypernet=label,
+            vocab=len(target),
+            predicted=int((~skip).sum()),
+            predict_s=seconds,
+            transfer_s=time.perf_counter() - t0,
+            threads=torch.get_num_threads(),
+        )
+        print(
+            f"predict {name} ({len(target)} tokens, {int((~skip).sum())} through the network): {seconds:.1f}s",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -77,7 +87,7 @@ def main() -> None:
         return
     langs = ["en", "de", "zh", "code"] if args.quick else LANGS
     targets = ["byte", "llama2", "qwen3", "gemma3"] if args.quick else args.targets.split(",")
-    texts = {lang: [t[:args.chars] for t in corpus(lang, args.docs)] for lang in langs}
+    texts = {lang: [t[: args.chars] for t in corpus(lang, args.docs)] for lang in langs}
     for name in targets:
         # bytes: also the hypernetwork with copying (= FVT except the bytes the base lacks), to decide the default
         methods = ("fvt", "hypernet", "hypernet+copy") if name == "byte" else ("fvt", "hypernet")
@@ -103,19 +113,30 @@ def write_table(res: Results, path: Path, langs: list[str], targets: list[str], 
     for r in res.data["rows"]:
         if r.get("kind") == "bpb" and r.get("hypernet") in (None, label):
             get[(r["target"], r["method"], r["lang"])] = r["bpb"]
-    lines = [f"Zero-shot BPB, SmolLM2-135M, FVT vs hypernetwork `{label}`; {res.data['meta']['hardware']}", "",
-             "| target | method | " + " | ".join(langs) + " | wins |", "|---|---|" + "---|" * (len(langs) + 1)]
+    lines = [
+        f"Zero-shot BPB, SmolLM2-135M, FVT vs hypernetwork `{label}`; {res.data['meta']['hardware']}",
+        "",
+        "| target | method | " + " | ".join(langs) + " | wins |",
+        "|---|---|" + "---|" * (len(langs) + 1),
+    ]
     for t in targets:
         for m in ("fvt", "hypernet", "hypernet+copy") if t == "byte" else ("fvt", "hypernet"):
             vals = [get.get((t, m, lang), float("nan")) for lang in langs]
-            wins = sum(round(get.get((t, m, lang), 1e9), 4) < round(get.get((t, "fvt", lang), -1e9), 4) for lang in langs)
-            lines.append(f"| {t} | {m} | " + " | ".join(f"{v:.3f}" for v in vals)
-                         + (f" | {wins}/{len(langs)} |" if m != "fvt" else " | |"))
+            wins = sum(
+                round(get.get((t, m, lang), 1e9), 4) < round(get.get((t, "fvt", lang), -1e9), 4) for lang in langs
+            )
+            lines.append(
+                f"| {t} | {m} | "
+                + " | ".join(f"{v:.3f}" for v in vals)
+                + (f" | {wins}/{len(langs)} |" if m != "fvt" else " | |")
+            )
     for r in res.data["rows"]:
         if r.get("kind") == "speed" and r.get("hypernet") == label:
-            lines.append(f"\nprediction: {r['target']} ({r['vocab']:,} tokens, {r['predicted']:,} through the "
-                         f"network) {r['predict_s']:.1f}s; whole transfer {r['transfer_s']:.1f}s "
-                         f"({r['threads']} threads)")
+            lines.append(
+                f"\nprediction: {r['target']} ({r['vocab']:,} tokens, {r['predicted']:,} through the "
+                f"network) {r['predict_s']:.1f}s; whole transfer {r['transfer_s']:.1f}s "
+                f"({r['threads']} threads)"
+            )
     path.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

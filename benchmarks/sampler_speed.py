@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from common import ASSETS, Results, corpus, hardware, require_assets
+
 from tokenizers_zoo import TokenizerSampler, encode_text, load_tokenizer
 
 LANGS = ["en", "de", "fr", "es", "ru", "zh", "code", "math"]
@@ -50,14 +50,25 @@ def main() -> None:
             sampler.sample(seed)
             times.append(time.perf_counter() - t0)
         clean = sampler.build(sampler.totals, 32768, 0.0, np.random.default_rng(0))
-        bpt = {lang: sum(len(t.encode()) for t in texts) / sum(len(encode_text(clean, t)) for t in texts)
-               for lang, texts in held.items()}
-        res.add(stride=stride, startup_texts=len(startup), startup_s=startup_s, observe_8_texts_s=observe_s,
-                draw_32k_s=statistics.median(times), window_substrings=len(sampler.totals),
-                noise_free_bytes_per_token=bpt)
-        print(f"stride {stride}: start-up {startup_s:.1f}s, count a batch {observe_s:.3f}s, draw at 32k "
-              f"{statistics.median(times):.2f}s (median of {draws}), {len(sampler.totals):,} substrings; "
-              f"bytes/token {', '.join(f'{k} {v:.2f}' for k, v in bpt.items())}", flush=True)
+        bpt = {
+            lang: sum(len(t.encode()) for t in texts) / sum(len(encode_text(clean, t)) for t in texts)
+            for lang, texts in held.items()
+        }
+        res.add(
+            stride=stride,
+            startup_texts=len(startup),
+            startup_s=startup_s,
+            observe_8_texts_s=observe_s,
+            draw_32k_s=statistics.median(times),
+            window_substrings=len(sampler.totals),
+            noise_free_bytes_per_token=bpt,
+        )
+        print(
+            f"stride {stride}: start-up {startup_s:.1f}s, count a batch {observe_s:.3f}s, draw at 32k "
+            f"{statistics.median(times):.2f}s (median of {draws}), {len(sampler.totals):,} substrings; "
+            f"bytes/token {', '.join(f'{k} {v:.2f}' for k, v in bpt.items())}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -31,12 +31,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-import zett
 from common import ASSETS, Results, corpus, ensure_smollm2, hardware, require_assets, save_figure
 from distill_losses import align_throughput, step_cost
 from evaluation import languages, measure, quality_table
 from hypernet_zero_shot import target_spec
+
+import zett
 from tokenizers_zoo import TokenizerSampler, load_tokenizer
 
 LANGS = ["en", "de", "fr", "es", "ru", "zh", "code", "math"]  # the sampler's texts
@@ -58,8 +58,9 @@ def sampled_targets(base, n: int) -> dict[str, object]:
 
 
 def quality(args, res: Results, model, tok, net, texts: dict[str, list[str]]) -> None:
-    targets: dict[str, object] = {name: target_spec(name) for name in (["llama2", "byte"] if args.quick else
-                                                                     REAL + ["byte", "gemma3"])}
+    targets: dict[str, object] = {
+        name: target_spec(name) for name in (["llama2", "byte"] if args.quick else REAL + ["byte", "gemma3"])
+    }
     targets.update(sampled_targets(tok, 1 if args.quick else 2))
     all_tasks = zett.evaluate.load_tasks(ASSETS / "tasks")
     if args.quick:
@@ -83,8 +84,11 @@ def quality(args, res: Results, model, tok, net, texts: dict[str, list[str]]) ->
             kwargs = {"hypernet": net} if method.startswith("hypernet") else {"method": method}
             if method == "hypernet+alm":
                 run = Path(tempfile.mkdtemp(prefix="zett-suite-"))
-                kwargs.update(distill=zett.DistillConfig(steps=args.distill_steps, save_every=args.distill_steps),
-                              distill_data=train, distill_run_dir=run)
+                kwargs.update(
+                    distill=zett.DistillConfig(steps=args.distill_steps, save_every=args.distill_steps),
+                    distill_data=train,
+                    distill_run_dir=run,
+                )
             new, new_tok = zett.transfer(model, spec, base_tokenizer=tok, **kwargs)
             seconds = time.perf_counter() - t0
             row = measure(new, new_tok, model, tok, texts, above, args.max_examples, with_agreement=True, **sizes)
@@ -113,8 +117,14 @@ def external(args, res: Results, texts: dict[str, list[str]]) -> None:
         return
     model, tok = zett.load_model(args.tokensurgeon)
     row = measure(model, tok, None, None, texts, [], None, with_agreement=False)
-    res.add(kind="bpb", target="gemma3", method=args.tokensurgeon_label, vocab=len(tok),
-            transfer_s=args.tokensurgeon_seconds, **_flat(row))
+    res.add(
+        kind="bpb",
+        target="gemma3",
+        method=args.tokensurgeon_label,
+        vocab=len(tok),
+        transfer_s=args.tokensurgeon_seconds,
+        **_flat(row),
+    )
 
 
 def speed(args, res: Results, model, tok, net) -> None:
@@ -123,19 +133,37 @@ def speed(args, res: Results, model, tok, net) -> None:
         for method in ("fvt", "hypernet") if net is not None else ("fvt",):
             if not res.has(kind="transfer_speed", target=name, method=method):
                 t0 = time.perf_counter()
-                zett.transfer(model, target, base_tokenizer=tok, **({"hypernet": net} if method == "hypernet"
-                                                                    else {"method": "fvt"}))
-                res.add(kind="transfer_speed", target=name, vocab=len(target), method=method,
-                        seconds=time.perf_counter() - t0)
+                zett.transfer(
+                    model,
+                    target,
+                    base_tokenizer=tok,
+                    **({"hypernet": net} if method == "hypernet" else {"method": "fvt"}),
+                )
+                res.add(
+                    kind="transfer_speed",
+                    target=name,
+                    vocab=len(target),
+                    method=method,
+                    seconds=time.perf_counter() - t0,
+                )
     if not res.has(kind="hypernet_step"):
         steps = 3 if args.quick else 8
         with tempfile.TemporaryDirectory() as run:
-            cfg = dict(zett.HypernetTrainConfig.from_yaml(Path(__file__).parents[1] / "examples" /
-                                                          "hypernet_smollm2.yaml").to_dict(),
-                       run_dir=run, steps=steps, eval_every=0, eval_tokenizers=[], startup_texts=400,
-                       data=str(ASSETS / "corpus" / "*.train.jsonl"), eval_data=None,
-                       real_tokenizers=[str(ASSETS / "tokenizers" / n) for n in ("gpt2", "llama2", "llama3",
-                                                                                  "mistral-v3", "qwen3")])
+            cfg = dict(
+                zett.HypernetTrainConfig.from_yaml(
+                    Path(__file__).parents[1] / "examples" / "hypernet_smollm2.yaml"
+                ).to_dict(),
+                run_dir=run,
+                steps=steps,
+                eval_every=0,
+                eval_tokenizers=[],
+                startup_texts=400,
+                data=str(ASSETS / "corpus" / "*.train.jsonl"),
+                eval_data=None,
+                real_tokenizers=[
+                    str(ASSETS / "tokenizers" / n) for n in ("gpt2", "llama2", "llama3", "mistral-v3", "qwen3")
+                ],
+            )
             result = zett.train_hypernet(cfg, base_model=model, base_tokenizer=tok, progress=False)
         rows = [m for m in result.metrics if "loss" in m][1:]  # the first step also fills caches
         seconds = (rows[-1]["seconds"] - rows[0]["seconds"]) / max(1, len(rows) - 1)
@@ -146,12 +174,14 @@ def speed(args, res: Results, model, tok, net) -> None:
         student, s_tok = zett.transfer(model, "byte", base_tokenizer=tok)
         res.add(kind="alm_vs_sft", **step_cost(model, tok, student, s_tok, texts, "no"))
         threads = torch.get_num_threads()
-        res.add(kind="alignment", tokens_per_s=align_throughput(tok, s_tok, [t for lang in LANGS
-                                                                             for t in corpus(lang, 4)]))
+        res.add(
+            kind="alignment", tokens_per_s=align_throughput(tok, s_tok, [t for lang in LANGS for t in corpus(lang, 4)])
+        )
         torch.set_num_threads(threads)  # align_throughput measures on one thread
     if not res.has(kind="sampler"):
-        sampler = TokenizerSampler(tok, [t[:2000] for lang in LANGS for t in corpus(lang, 60, split="train")],
-                                   vocab_size=(32768, 32768))
+        sampler = TokenizerSampler(
+            tok, [t[:2000] for lang in LANGS for t in corpus(lang, 60, split="train")], vocab_size=(32768, 32768)
+        )
         times = []
         for seed in range(3):
             t0 = time.perf_counter()
@@ -167,32 +197,50 @@ def write_outputs(res: Results, out: Path, langs: list[str]) -> None:
     def machines(subset: list[dict]) -> list[str]:  # a row from before rows recorded theirs: the file's machine
         return sorted({r.get("hardware", res.data["meta"]["hardware"]) for r in subset})
 
-    lines = [f"SmolLM2-135M-Instruct, zero-shot tokenizer transfer; BPB on held-out text (lower is better); "
-             f"measured on {' and '.join(machines(rows))}", "",
-             "| target | method | " + " | ".join(langs) + " | mean | vs FVT | seconds |",
-             "|---|---|" + "---|" * (len(langs) + 3)]
+    lines = [
+        f"SmolLM2-135M-Instruct, zero-shot tokenizer transfer; BPB on held-out text (lower is better); "
+        f"measured on {' and '.join(machines(rows))}",
+        "",
+        "| target | method | " + " | ".join(langs) + " | mean | vs FVT | seconds |",
+        "|---|---|" + "---|" * (len(langs) + 3),
+    ]
     fvt = {r["target"]: np.mean(list(r["bpb"].values())) for r in bpb if r["method"] == "fvt"}
     for r in bpb:
         mean = float(np.mean(list(r["bpb"].values())))
         delta = f"{mean - fvt[r['target']]:+.3f}" if r["target"] in fvt and r["method"] != "fvt" else ""
-        lines.append(f"| {r['target']} | {r['method']} | " + " | ".join(f"{r['bpb'][lang]:.3f}" for lang in langs)
-                     + f" | {mean:.3f} | {delta} | {secs(r.get('transfer_s'))} |")
+        lines.append(
+            f"| {r['target']} | {r['method']} | "
+            + " | ".join(f"{r['bpb'][lang]:.3f}" for lang in langs)
+            + f" | {mean:.3f} | {delta} | {secs(r.get('transfer_s'))} |"
+        )
     timed_on = machines([r for r in rows if r["kind"] in SPEED])
     with_items = [r for r in bpb if r.get("bpb_items")]
     if any(r["method"] == "original" for r in with_items):
-        lines += ["", "With 95% intervals (pooled over languages; tasks where the original is above chance):", "",
-                  *quality_table(with_items)]
-    lines += ["", *summary(bpb, langs), "", "Speed and memory" + (f" ({'; '.join(timed_on)})" if timed_on else "")
-              + ":", ""]
+        lines += [
+            "",
+            "With 95% intervals (pooled over languages; tasks where the original is above chance):",
+            "",
+            *quality_table(with_items),
+        ]
+    lines += [
+        "",
+        *summary(bpb, langs),
+        "",
+        "Speed and memory" + (f" ({'; '.join(timed_on)})" if timed_on else "") + ":",
+        "",
+    ]
     for r in rows:
         if r["kind"] == "transfer_speed":
             lines.append(f"- transfer {r['method']} to {r['target']} ({r['vocab']:,} tokens): {r['seconds']:.1f} s")
         elif r["kind"] == "hypernet_step":
-            lines.append(f"- hypernetwork training step: {r['seconds']:.2f} s, {r['student_tokens_per_s']:.0f} "
-                         "student tokens/s")
+            lines.append(
+                f"- hypernetwork training step: {r['seconds']:.2f} s, {r['student_tokens_per_s']:.0f} student tokens/s"
+            )
         elif r["kind"] == "alm_vs_sft":
-            lines.append(f"- ALM step {r['alm_step_s']:.2f} s vs SFT {r['sft_step_s']:.2f} s on one batch "
-                         f"({r['alm_over_sft']:.2f}x); teacher forward {r['teacher_s']:.2f} s")
+            lines.append(
+                f"- ALM step {r['alm_step_s']:.2f} s vs SFT {r['sft_step_s']:.2f} s on one batch "
+                f"({r['alm_over_sft']:.2f}x); teacher forward {r['teacher_s']:.2f} s"
+            )
         elif r["kind"] == "alignment":
             lines.append(f"- alignment: {r['tokens_per_s'] / 1e6:.2f}M tokens/s (one thread, SmolLM2 <-> bytes)")
         elif r["kind"] == "sampler":
@@ -209,8 +257,12 @@ def summary(bpb: list[dict], langs: list[str]) -> list[str]:
     methods = list(dict.fromkeys(r["method"] for r in bpb if r["method"] != "original"))
     targets = list(dict.fromkeys(r["target"] for r in bpb if r["target"] != "-"))
     get = {(r["target"], r["method"]): r["bpb"] for r in bpb}
-    lines = ["Mean over the languages:", "", "| target | " + " | ".join(methods) + " | hypernet wins vs FVT |",
-             "|---|" + "---|" * (len(methods) + 1)]
+    lines = [
+        "Mean over the languages:",
+        "",
+        "| target | " + " | ".join(methods) + " | hypernet wins vs FVT |",
+        "|---|" + "---|" * (len(methods) + 1),
+    ]
     for target in targets:
         cells = [f"{np.mean(list(get[target, m].values())):.3f}" if (target, m) in get else "" for m in methods]
         fvt, net = get.get((target, "fvt")), get.get((target, "hypernet"))
@@ -233,8 +285,11 @@ def plot(bpb: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     targets = sorted({r["target"] for r in bpb if r["target"] != "-"})
-    methods = list(dict.fromkeys(m for m in METHODS + [r["method"] for r in bpb] if m != "original"
-                                 and any(r["method"] == m for r in bpb)))
+    methods = list(
+        dict.fromkeys(
+            m for m in METHODS + [r["method"] for r in bpb] if m != "original" and any(r["method"] == m for r in bpb)
+        )
+    )
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(targets)), 4))
     width = 0.8 / max(1, len(methods))
     for k, method in enumerate(methods):
@@ -247,8 +302,7 @@ def plot(bpb: list[dict], path: Path) -> None:
         ax.bar(xs, ys, width, label=method)
     original = [r for r in bpb if r["method"] == "original"]
     if original:
-        ax.axhline(float(np.mean(list(original[0]["bpb"].values()))), color="black", linestyle="--",
-                   label="original")
+        ax.axhline(float(np.mean(list(original[0]["bpb"].values()))), color="black", linestyle="--", label="original")
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(targets))], targets, rotation=30)
     ax.set_ylabel("mean bits per byte (lower is better)")
     ax.set_title("SmolLM2-135M: zero-shot transfer by method")
@@ -266,13 +320,22 @@ def main() -> None:
     ap.add_argument("--max-examples", type=int, default=50, help="first N examples of each task")
     ap.add_argument("--prompts", type=int, default=8, help="agreement: plain prompts, and as many chat prompts")
     ap.add_argument("--out", type=Path, default=None)
-    ap.add_argument("--tokensurgeon", type=Path, help="mergekit-tokensurgeon output: SmolLM2-135M with Gemma-3's "
-                    "tokenizer (Gemma-3-270M as donor), scored on the gemma3 target")
-    ap.add_argument("--tokensurgeon-label", default="tokensurgeon (OMP)", help="method name in the table, e.g. "
-                    "with its k")
+    ap.add_argument(
+        "--tokensurgeon",
+        type=Path,
+        help="mergekit-tokensurgeon output: SmolLM2-135M with Gemma-3's "
+        "tokenizer (Gemma-3-270M as donor), scored on the gemma3 target",
+    )
+    ap.add_argument(
+        "--tokensurgeon-label", default="tokensurgeon (OMP)", help="method name in the table, e.g. with its k"
+    )
     ap.add_argument("--tokensurgeon-seconds", type=float, help="its measured wall time, for the table")
-    ap.add_argument("--redo", default="", help="comma-separated methods (quality rows) and/or speed row kinds to "
-                    "measure again; 'speed' = every speed and memory row")
+    ap.add_argument(
+        "--redo",
+        default="",
+        help="comma-separated methods (quality rows) and/or speed row kinds to "
+        "measure again; 'speed' = every speed and memory row",
+    )
     args = ap.parse_args()
     require_assets()
     if args.quick:
@@ -282,27 +345,30 @@ def main() -> None:
     sizes = {"docs": args.docs, "chars": args.chars, "max_examples": args.max_examples, "prompts": args.prompts}
     before = {k: res.data["meta"].get(k) for k in sizes}
     if res.has(kind="bpb") and before != sizes:
-        raise SystemExit(f"{out} holds rows measured with {before}, not {sizes}: pass --out NEW.json, or the same "
-                         "sizes to resume")
+        raise SystemExit(
+            f"{out} holds rows measured with {before}, not {sizes}: pass --out NEW.json, or the same sizes to resume"
+        )
     res.data["meta"].update(sizes)
     if args.hypernet != "none":  # heuristic rows may come from an earlier run without the network
         res.data["meta"]["hypernet"] = args.hypernet
     redo = {name for item in args.redo.split(",") if item for name in (SPEED if item == "speed" else [item])}
     unknown = redo - set(METHODS) - set(SPEED) - {r.get("method") for r in res.data["rows"]}
     if unknown:
-        raise SystemExit(f"--redo {args.redo}: unknown {sorted(unknown)}; use methods ({', '.join(METHODS)}), "
-                         f"speed or speed row kinds ({', '.join(SPEED)})")
+        raise SystemExit(
+            f"--redo {args.redo}: unknown {sorted(unknown)}; use methods ({', '.join(METHODS)}), "
+            f"speed or speed row kinds ({', '.join(SPEED)})"
+        )
     if redo:
         dropped = res.drop(lambda r: r["kind"] not in redo and r.get("method") not in redo)
         print(f"--redo: {dropped} rows to measure again", flush=True)
     model, tok = zett.load_model(ensure_smollm2())
     net = None if args.hypernet == "none" else zett.Hypernet.from_pretrained(args.hypernet, model, tok).eval()
     langs = ["en", "zh"] if args.quick else languages()
-    texts = {lang: [t[:args.chars] for t in corpus(lang, args.docs)] for lang in langs}
+    texts = {lang: [t[: args.chars] for t in corpus(lang, args.docs)] for lang in langs}
     quality(args, res, model, tok, net, texts)
     external(args, res, texts)
     speed(args, res, model, tok, net)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # kB on Linux: GiB (the key says gb)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # kB on Linux: GiB (the key says gb)
     earlier = [r["gb"] for r in res.data["rows"] if r["kind"] == "peak_rss"]
     res.data["rows"] = [r for r in res.data["rows"] if r["kind"] != "peak_rss"]  # one row: the largest run's
     res.add(kind="peak_rss", gb=max([peak, *earlier]))

@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import torch
+from common import ASSETS, Results, corpus, ensure_smollm2, hardware, require_assets
 
 import zett
-from common import ASSETS, Results, corpus, ensure_smollm2, hardware, require_assets
 
 TARGETS = ["byte", "llama2", "qwen3", "mistral-v3", "gpt2"]
 METHODS = ["fvt", "mean", "random"]
@@ -37,8 +37,12 @@ def main() -> None:
     texts = {lang: corpus(lang, docs) for lang in langs}
     for lang in langs:
         if not res.has(target="original", method="original", lang=lang):
-            res.add(target="original", method="original", lang=lang,
-                    bpb=zett.evaluate.bits_per_byte(model, tok, texts[lang], progress=False))
+            res.add(
+                target="original",
+                method="original",
+                lang=lang,
+                bpb=zett.evaluate.bits_per_byte(model, tok, texts[lang], progress=False),
+            )
     for method in METHODS:  # method-major: the FVT row of every target lands first
         for target in targets:
             spec = target if target == "byte" else str(ASSETS / "tokenizers" / target)
@@ -50,8 +54,7 @@ def main() -> None:
             for lang in langs:
                 if not res.has(target=target, method=method, lang=lang):
                     bpb = zett.evaluate.bits_per_byte(new, new_tok, texts[lang], progress=False)
-                    res.add(target=target, method=method, lang=lang, bpb=bpb, vocab=len(new_tok),
-                            transfer_s=seconds)
+                    res.add(target=target, method=method, lang=lang, bpb=bpb, vocab=len(new_tok), transfer_s=seconds)
                     print(f"{target:11s} {method:7s} {lang:5s} {bpb:.4f}  (transfer {seconds:.1f}s)", flush=True)
             del new
     write_table(res, args.out.with_suffix(".md"), langs, targets)
@@ -60,14 +63,23 @@ def main() -> None:
 def write_table(res: Results, path: Path, langs: list[str], targets: list[str]) -> None:
     rows = res.data["rows"]
     get = {(r["target"], r["method"], r["lang"]): r["bpb"] for r in rows}
-    lines = [f"BPB (bits per UTF-8 byte, lower is better), SmolLM2-135M, {res.data['meta']['docs_per_lang']} "
-             f"valid docs per language; hardware: {res.data['meta']['hardware']}", "",
-             "| target | method | " + " | ".join(langs) + " |", "|---|---|" + "---|" * len(langs)]
-    lines.append("| (original) | - | " + " | ".join(f"{get.get(('original', 'original', l), float('nan')):.3f}"
-                                                    for l in langs) + " |")
+    lines = [
+        f"BPB (bits per UTF-8 byte, lower is better), SmolLM2-135M, {res.data['meta']['docs_per_lang']} "
+        f"valid docs per language; hardware: {res.data['meta']['hardware']}",
+        "",
+        "| target | method | " + " | ".join(langs) + " |",
+        "|---|---|" + "---|" * len(langs),
+    ]
+    lines.append(
+        "| (original) | - | "
+        + " | ".join(f"{get.get(('original', 'original', lang), float('nan')):.3f}" for lang in langs)
+        + " |"
+    )
     for t in targets:
         for m in METHODS:
-            lines.append(f"| {t} | {m} | " + " | ".join(f"{get.get((t, m, l), float('nan')):.3f}" for l in langs) + " |")
+            lines.append(
+                f"| {t} | {m} | " + " | ".join(f"{get.get((t, m, lang), float('nan')):.3f}" for lang in langs) + " |"
+            )
     path.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

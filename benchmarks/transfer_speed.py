@@ -12,9 +12,9 @@ import statistics
 import time
 
 import torch
+from common import ASSETS, ensure_smollm2, hardware, require_assets
 
 import zett
-from common import ASSETS, ensure_smollm2, hardware, require_assets
 from tokenizers_zoo import load_tokenizer
 
 TARGETS = ["mistral-v3", "llama2", "gpt2", "llama3", "qwen3", "byte"]
@@ -37,8 +37,11 @@ def main() -> None:
             new, _ = zett.transfer(model, fresh)
             times.append(time.perf_counter() - t0)
             del new
-        print(f"{target:11s} vocab {len(tok):>7,}  transfer median {statistics.median(times):5.2f}s "
-              f"(min {min(times):.2f}, max {max(times):.2f})", flush=True)
+        print(
+            f"{target:11s} vocab {len(tok):>7,}  transfer median {statistics.median(times):5.2f}s "
+            f"(min {min(times):.2f}, max {max(times):.2f})",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

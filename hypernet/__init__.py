@@ -17,5 +17,17 @@ from .model import Hypernet, HypernetConfig, fingerprint  # noqa: E402
 from .overlap import exact_matches  # noqa: E402
 from .predictors import Predictor, available_predictors, get_predictor, register_predictor  # noqa: E402
 
-__all__ = ["Decomposer", "Embeddings", "Hypernet", "HypernetConfig", "fingerprint", "Predictor", "available_predictors", "base_embeddings",
-           "exact_matches", "get_predictor", "is_tied", "register_predictor"]
+__all__ = [
+    "Decomposer",
+    "Embeddings",
+    "Hypernet",
+    "HypernetConfig",
+    "fingerprint",
+    "Predictor",
+    "available_predictors",
+    "base_embeddings",
+    "exact_matches",
+    "get_predictor",
+    "is_tied",
+    "register_predictor",
+]

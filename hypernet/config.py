@@ -39,7 +39,7 @@ class HypernetConfig:
             raise ValueError(f"hidden_size {self.hidden_size} is not a multiple of num_heads {self.num_heads}")
 
     @classmethod
-    def from_dict(cls, data: dict) -> "HypernetConfig":
+    def from_dict(cls, data: dict) -> HypernetConfig:
         """The config from ``data``'s known keys (others, such as ``model_type``, are ignored)."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
@@ -57,16 +57,18 @@ def read_config(file: str | os.PathLike) -> HypernetConfig:
     try:
         raw = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"cannot read hypernetwork config {file} ({type(exc).__name__}: {_first_line(exc)}); "
-                         f"{fix}") from exc
+        raise ValueError(
+            f"cannot read hypernetwork config {file} ({type(exc).__name__}: {_first_line(exc)}); {fix}"
+        ) from exc
     if isinstance(raw, dict) and isinstance(raw.get(MODEL_TYPE), dict):
         data = raw[MODEL_TYPE]
     elif isinstance(raw, dict) and raw.get("model_type") == MODEL_TYPE:
         data = raw
     else:
         kind = f"model_type {raw.get('model_type')!r}" if isinstance(raw, dict) else f"a JSON {type(raw).__name__}"
-        raise ValueError(f"{file} is not a zett hypernetwork config ({kind}, expected model_type "
-                         f"{MODEL_TYPE!r}); {fix}")
+        raise ValueError(
+            f"{file} is not a zett hypernetwork config ({kind}, expected model_type {MODEL_TYPE!r}); {fix}"
+        )
     try:
         return HypernetConfig.from_dict(data)
     except (TypeError, ValueError, ZeroDivisionError) as exc:

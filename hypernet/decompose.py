@@ -52,7 +52,7 @@ class Decomposer:
         """Base ids for each byte string (``max_subtokens`` truncates)."""
         jobs: list[str] = []  # strings for the base model
         plans: list[Any] = []  # per form: an int into jobs (the whole form is one job), or a list of ids and
-        for form in forms:     # ("job", k) steps
+        for form in forms:  # ("job", k) steps
             text = self._whole(form)
             if text is not None:
                 plans.append(len(jobs))
@@ -124,8 +124,8 @@ def _utf8_runs(data: bytes):
             data[pos:].decode("utf-8")
         except UnicodeDecodeError as err:
             if err.start:
-                yield True, data[pos:pos + err.start]
-            yield False, data[pos + err.start:pos + err.end]
+                yield True, data[pos : pos + err.start]
+            yield False, data[pos + err.start : pos + err.end]
             pos += err.end
         else:
             yield True, data[pos:]

@@ -23,8 +23,9 @@ class Embeddings:
         if self.input.dim() != 2:
             raise ValueError(f"input embeddings must be [V, d], got shape {tuple(self.input.shape)}")
         if self.output is not None and self.output.shape != self.input.shape:
-            raise ValueError(f"output embeddings {tuple(self.output.shape)} differ from input "
-                             f"{tuple(self.input.shape)}")
+            raise ValueError(
+                f"output embeddings {tuple(self.output.shape)} differ from input {tuple(self.input.shape)}"
+            )
 
     def matrices(self) -> list[torch.Tensor]:
         return [self.input] if self.output is None else [self.input, self.output]
@@ -35,7 +36,8 @@ def is_tied(model: nn.Module) -> bool:
     if out is None:
         return True
     return out.weight is model.get_input_embeddings().weight or (
-        out.weight.data_ptr() == model.get_input_embeddings().weight.data_ptr())
+        out.weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
+    )
 
 
 def base_embeddings(model: nn.Module) -> Embeddings:
@@ -44,7 +46,8 @@ def base_embeddings(model: nn.Module) -> Embeddings:
     if emb is None or not isinstance(getattr(emb, "weight", None), torch.Tensor):
         raise ValueError(
             f"{type(model).__name__} has no input embedding matrix (get_input_embeddings() returned "
-            f"{type(emb).__name__}); zett needs a causal LM with token embeddings")
+            f"{type(emb).__name__}); zett needs a causal LM with token embeddings"
+        )
     if is_tied(model):
         return Embeddings(emb.weight.detach())
     return Embeddings(emb.weight.detach(), model.get_output_embeddings().weight.detach())

@@ -36,8 +36,15 @@ def front_matter(base_model: str | None, *, tags: list[str], licence: str = "oth
     return f"---\n{data.to_yaml()}\n---\n"
 
 
-def push_folder(folder: str | os.PathLike, repo_id: str, *, private: bool = True, token: str | None = None,
-                commit_message: str | None = None, revision: str | None = None) -> str:
+def push_folder(
+    folder: str | os.PathLike,
+    repo_id: str,
+    *,
+    private: bool = True,
+    token: str | None = None,
+    commit_message: str | None = None,
+    revision: str | None = None,
+) -> str:
     """Upload the files of ``folder`` to the Hub model repo ``repo_id`` (created, private unless
     ``private=False``, when missing) in one commit on ``revision`` (default branch if None); returns the commit
     URL."""
@@ -50,8 +57,13 @@ def push_folder(folder: str | os.PathLike, repo_id: str, *, private: bool = True
         raise FileNotFoundError(f"{folder} is not a directory; save the artifact first, then push that directory")
     api = HfApi(token=token)
     api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-    info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model", revision=revision,
-                             commit_message=commit_message or f"Upload with zett {__version__}")
+    info = api.upload_folder(
+        folder_path=str(folder),
+        repo_id=repo_id,
+        repo_type="model",
+        revision=revision,
+        commit_message=commit_message or f"Upload with zett {__version__}",
+    )
     log.info("pushed %s to %s", folder, repo_id)
     return str(getattr(info, "commit_url", info))
 
@@ -70,9 +82,15 @@ def shipped() -> list[str]:
     return sorted(p.name for p in SHIPPED_DIR.glob("*") if (p / CONFIG_NAME).exists()) if SHIPPED_DIR.exists() else []
 
 
-def resolve(spec: str | os.PathLike, *, revision: str | None = None, token: str | bool | None = None,
-            cache_dir: str | os.PathLike | None = None, local_files_only: bool = False,
-            force_download: bool = False) -> Path:
+def resolve(
+    spec: str | os.PathLike,
+    *,
+    revision: str | None = None,
+    token: str | bool | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    local_files_only: bool = False,
+    force_download: bool = False,
+) -> Path:
     """The local directory of hypernetwork ``spec``: an existing path → a shipped name → a Hub id (its
     ``config.json``, ``model.safetensors`` and ``README.md`` downloaded to the Hugging Face cache, or ``cache_dir``;
     ``revision``, ``token``, ``local_files_only`` and ``force_download`` as in ``huggingface_hub``)."""
@@ -96,16 +114,28 @@ def resolve(spec: str | os.PathLike, *, revision: str | None = None, token: str 
         from . import __version__
 
         try:
-            return Path(snapshot_download(name, allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, "README.md"],
-                                          revision=revision, token=token, cache_dir=cache_dir,
-                                          local_files_only=local_files_only, force_download=force_download,
-                                          library_name="zett", library_version=__version__))
+            return Path(
+                snapshot_download(
+                    name,
+                    allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, "README.md"],
+                    revision=revision,
+                    token=token,
+                    cache_dir=cache_dir,
+                    local_files_only=local_files_only,
+                    force_download=force_download,
+                    library_name="zett",
+                    library_version=__version__,
+                )
+            )
         except Exception as exc:  # offline, unknown repo or revision, no access, ...
             said = (str(exc).splitlines() or [""])[0]
-            raise ValueError(f"cannot load hypernetwork {name!r}: not a local path, not shipped ({available}), "
-                             f"and the Hub said: {type(exc).__name__}: {said}") from exc
-    raise ValueError(f"hypernetwork {name!r} not found: not a directory, not a shipped name ({available}), "
-                     "not a Hub id (owner/name)")
+            raise ValueError(
+                f"cannot load hypernetwork {name!r}: not a local path, not shipped ({available}), "
+                f"and the Hub said: {type(exc).__name__}: {said}"
+            ) from exc
+    raise ValueError(
+        f"hypernetwork {name!r} not found: not a directory, not a shipped name ({available}), not a Hub id (owner/name)"
+    )
 
 
 def default_card(config: Any) -> str:
@@ -113,15 +143,34 @@ def default_card(config: Any) -> str:
     base = config.base_model or "its base model"
     shape = ("hidden_size", "num_layers", "num_heads", "ffn_mult", "max_subtokens")
     predicts = "input (tied: also output)" if config.tied else "input and output"
-    rows = {"base model": base, "base embeddings": f"{config.base_vocab_size} x {config.embedding_dim}, "
-            + ("tied" if config.tied else "untied"), "fingerprint": config.fingerprint,
-            "architecture": ", ".join(f"{k} {getattr(config, k)}" for k in shape),
-            "zett version": config.library_version or "unknown"}
-    lines = ["", f"# A zett hypernetwork for {base}", "",
-             (f"Predicts the {predicts} embeddings of `{base}` for any tokenizer (subword or bytes), zero-shot. The "
-              "files hold the hypernetwork's own weights only: the base model's embeddings are bound at run time and "
-              "checked against the fingerprint in `config.json`."), "",
-             "| field | value |", "| --- | --- |", *(f"| {k} | {v} |" for k, v in rows.items()), "",
-             "```python", "import zett", "", "net = zett.Hypernet.from_pretrained(REPO_OR_PATH)",
-             'model, tokenizer = zett.transfer(model, "byte", hypernet=net)  # model: the base model', "```", ""]
+    rows = {
+        "base model": base,
+        "base embeddings": f"{config.base_vocab_size} x {config.embedding_dim}, "
+        + ("tied" if config.tied else "untied"),
+        "fingerprint": config.fingerprint,
+        "architecture": ", ".join(f"{k} {getattr(config, k)}" for k in shape),
+        "zett version": config.library_version or "unknown",
+    }
+    lines = [
+        "",
+        f"# A zett hypernetwork for {base}",
+        "",
+        (
+            f"Predicts the {predicts} embeddings of `{base}` for any tokenizer (subword or bytes), zero-shot. The "
+            "files hold the hypernetwork's own weights only: the base model's embeddings are bound at run time and "
+            "checked against the fingerprint in `config.json`."
+        ),
+        "",
+        "| field | value |",
+        "| --- | --- |",
+        *(f"| {k} | {v} |" for k, v in rows.items()),
+        "",
+        "```python",
+        "import zett",
+        "",
+        "net = zett.Hypernet.from_pretrained(REPO_OR_PATH)",
+        'model, tokenizer = zett.transfer(model, "byte", hypernet=net)  # model: the base model',
+        "```",
+        "",
+    ]
     return front_matter(config.base_model, tags=list(TAGS)) + "\n".join(lines)

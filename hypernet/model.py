@@ -35,8 +35,17 @@ from .files import atomic_dir
 from .hub import SHIPPED_DIR, TAGS, WEIGHTS_NAME, default_card, push_folder, resolve, shipped
 from .predictors.fvt import bag_mean
 
-__all__ = ["CONFIG_NAME", "SHIPPED_DIR", "WEIGHTS_NAME", "Hypernet", "HypernetConfig", "fingerprint", "network_rows",
-           "resolve", "shipped"]
+__all__ = [
+    "CONFIG_NAME",
+    "SHIPPED_DIR",
+    "WEIGHTS_NAME",
+    "Hypernet",
+    "HypernetConfig",
+    "fingerprint",
+    "network_rows",
+    "resolve",
+    "shipped",
+]
 
 
 def fingerprint(emb: Embeddings) -> str:
@@ -66,8 +75,9 @@ class Hypernet(nn.Module, ModelHubMixin, library_name="zett", tags=list(TAGS)):
         self.fallback = nn.Parameter(torch.randn(config.num_fallback, d_in) * 0.02)
         self.project = nn.Linear(d_in, h)
         self.positions = nn.Parameter(torch.randn(config.max_subtokens, h) * 0.02)
-        layer = nn.TransformerEncoderLayer(h, config.num_heads, h * config.ffn_mult, dropout=0.0,
-                                           batch_first=True, norm_first=True, activation="gelu")
+        layer = nn.TransformerEncoderLayer(
+            h, config.num_heads, h * config.ffn_mult, dropout=0.0, batch_first=True, norm_first=True, activation="gelu"
+        )
         self.encoder = nn.TransformerEncoder(layer, config.num_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(h)
         self.heads = nn.ModuleList(_head(h, config.embedding_dim) for _ in range(1 if config.tied else 2))
@@ -78,7 +88,7 @@ class Hypernet(nn.Module, ModelHubMixin, library_name="zett", tags=list(TAGS)):
     # -- construction, binding -------------------------------------------------------------------------------
 
     @classmethod
-    def for_base(cls, base_model: Any, base_tokenizer: Any, config: HypernetConfig | None = None) -> "Hypernet":
+    def for_base(cls, base_model: Any, base_tokenizer: Any, config: HypernetConfig | None = None) -> Hypernet:
         """A fresh (FVT-equivalent) hypernetwork for ``base_model``."""
         from . import __version__
 
@@ -93,17 +103,20 @@ class Hypernet(nn.Module, ModelHubMixin, library_name="zett", tags=list(TAGS)):
         net.bind(base_model, base_tokenizer, decomposer=decomposer)
         return net
 
-    def bind(self, base_model: Any, base_tokenizer: Any, *, decomposer: Decomposer | None = None,
-             strict: bool = True) -> "Hypernet":
+    def bind(
+        self, base_model: Any, base_tokenizer: Any, *, decomposer: Decomposer | None = None, strict: bool = True
+    ) -> Hypernet:
         """Attach the frozen base embeddings, rescalers and decomposer (not saved with the hypernetwork)."""
         emb = base_embeddings(base_model)
         cfg = self.config
         if strict:
             self.check_base(base_model)
         if (emb.output is None) != cfg.tied or emb.input.shape[1] != cfg.embedding_dim:
-            raise ValueError(f"hypernetwork expects a {'tied' if cfg.tied else 'untied'} base model of width "
-                             f"{cfg.embedding_dim}; got {'tied' if emb.output is None else 'untied'} width "
-                             f"{emb.input.shape[1]}")
+            raise ValueError(
+                f"hypernetwork expects a {'tied' if cfg.tied else 'untied'} base model of width "
+                f"{cfg.embedding_dim}; got {'tied' if emb.output is None else 'untied'} width "
+                f"{emb.input.shape[1]}"
+            )
         mats = [m.detach().float() for m in emb.matrices()]
         table = torch.cat(mats, dim=1)
         device = self.project.weight.device
@@ -124,7 +137,8 @@ class Hypernet(nn.Module, ModelHubMixin, library_name="zett", tags=list(TAGS)):
                 f"this hypernetwork was trained for base model {cfg.base_model!r} (embeddings "
                 f"{cfg.base_vocab_size}x{cfg.embedding_dim}, fingerprint {cfg.fingerprint}); the given model has "
                 f"{tuple(emb.input.shape)}, fingerprint {found}. Use the hypernetwork trained for this model, or "
-                "train one with zett.train_hypernet")
+                "train one with zett.train_hypernet"
+            )
 
     @property
     def is_bound(self) -> bool:
@@ -146,7 +160,7 @@ class Hypernet(nn.Module, ModelHubMixin, library_name="zett", tags=list(TAGS)):
     def encode(self, ids: torch.Tensor, projected: torch.Tensor | None = None) -> torch.Tensor:
         """[N, K] base ids (all real: a length bucket, no padding) -> [N, embedding_dim x matrices] deltas
         in the base's scale. ``projected``: ``inputs(ids)`` when the caller has it."""
-        x = (self.inputs(ids) if projected is None else projected) + self.positions[:ids.shape[1]]
+        x = (self.inputs(ids) if projected is None else projected) + self.positions[: ids.shape[1]]
         *body, last = self.encoder.layers
         for layer in body:
             x = layer(x)
@@ -168,8 +182,9 @@ class Hypernet(nn.Module, ModelHubMixin, library_name="zett", tags=list(TAGS)):
         embedding rows (padded matrices have more rows; Gemma-3's published tokenizer has one id more)."""
         return self.decomposer.size if self.decomposer is not None else self.config.base_vocab_size
 
-    def forward(self, pieces: list[list[int]], batch_size: int = 4096, *,
-                fvt: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, pieces: list[list[int]], batch_size: int = 4096, *, fvt: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """[N, embedding_dim x matrices]: FVT + the learned correction, for each token's full decomposition.
 
         ``fvt``: the tokens' FVT rows when the caller has them already (else computed here).
@@ -188,16 +203,22 @@ class Hypernet(nn.Module, ModelHubMixin, library_name="zett", tags=list(TAGS)):
             where = (lengths == n).nonzero()[:, 0]
             ids = torch.tensor([pieces[i][:n] for i in where.tolist()], dtype=torch.long, device=base.device)
             for s in range(0, len(where), batch_size):
-                chunk = ids[s:s + batch_size]
+                chunk = ids[s : s + batch_size]
                 rows = self.encode(chunk, projected[torch.searchsorted(distinct, chunk)])
-                delta.index_copy_(0, where[s:s + batch_size].to(base.device), rows)
+                delta.index_copy_(0, where[s : s + batch_size].to(base.device), rows)
         return base + delta
 
     # -- prediction for a whole tokenizer -------------------------------------------------------------------
 
     @torch.no_grad()
-    def predict(self, target_tokenizer: Any, *, skip: torch.Tensor | None = None,
-                batch_size: int = 4096, matches: tuple[torch.Tensor, torch.Tensor] | None = None) -> Embeddings:
+    def predict(
+        self,
+        target_tokenizer: Any,
+        *,
+        skip: torch.Tensor | None = None,
+        batch_size: int = 4096,
+        matches: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> Embeddings:
         """Embeddings for every id of ``target_tokenizer``. ``skip``: bool [V] of rows the caller overwrites
         (copies): they get FVT rows without running the network. Special tokens get the base's own rows
         where a matching special exists (SPEC §4.1). ``matches``: the caller's ``exact_matches(target, base)``
@@ -229,15 +250,17 @@ class Hypernet(nn.Module, ModelHubMixin, library_name="zett", tags=list(TAGS)):
 
     # -- saving, loading, the Hub --------------------------------------------------------------------------
 
-    def save_pretrained(self, save_directory: str | os.PathLike, *, dtype: torch.dtype | None = None,
-                        card: str | None = None) -> Path:
+    def save_pretrained(
+        self, save_directory: str | os.PathLike, *, dtype: torch.dtype | None = None, card: str | None = None
+    ) -> Path:
         """``config.json`` (flat) + ``model.safetensors`` (own weights only; ``dtype=torch.bfloat16`` halves the
         file) + ``README.md`` (``card``, by default :meth:`generate_model_card`'s), written atomically."""
         path = Path(save_directory).expanduser()
         with atomic_dir(path) as tmp:
             self._save_pretrained(tmp, dtype=dtype)
-            (tmp / "README.md").write_text(card if card is not None else str(self.generate_model_card()),
-                                           encoding="utf-8")
+            (tmp / "README.md").write_text(
+                card if card is not None else str(self.generate_model_card()), encoding="utf-8"
+            )
         return path
 
     def _save_pretrained(self, save_directory: Path, dtype: torch.dtype | None = None) -> None:
@@ -256,43 +279,80 @@ class Hypernet(nn.Module, ModelHubMixin, library_name="zett", tags=list(TAGS)):
         return ModelCard(default_card(self.config))
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, base_model: Any = None,
-                        base_tokenizer: Any = None, *, strict: bool = True, revision: str | None = None,
-                        token: str | bool | None = None, cache_dir: str | os.PathLike | None = None,
-                        local_files_only: bool = False, force_download: bool = False) -> "Hypernet":
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike,
+        base_model: Any = None,
+        base_tokenizer: Any = None,
+        *,
+        strict: bool = True,
+        revision: str | None = None,
+        token: str | bool | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        local_files_only: bool = False,
+        force_download: bool = False,
+    ) -> Hypernet:
         """Load from a directory, a name shipped with zett (``smollm2-135m``) or a Hub id (``revision``, ``token``,
         ``cache_dir``, ``local_files_only``, ``force_download`` as in ``huggingface_hub``); bind to
         ``base_model``/``base_tokenizer`` when given (a fingerprint mismatch is an error). A truncated or foreign
         file is a one-line ValueError naming it."""
         if base_model is not None and base_tokenizer is None:
             raise ValueError("binding a hypernetwork needs base_tokenizer= too")
-        net = cls._from_pretrained(model_id=str(pretrained_model_name_or_path), revision=revision,
-                                   cache_dir=cache_dir, force_download=force_download,
-                                   local_files_only=local_files_only, token=token)
+        net = cls._from_pretrained(
+            model_id=str(pretrained_model_name_or_path),
+            revision=revision,
+            cache_dir=cache_dir,
+            force_download=force_download,
+            local_files_only=local_files_only,
+            token=token,
+        )
         if base_model is not None:
             net.bind(base_model, base_tokenizer, strict=strict)
         return net
 
     @classmethod
-    def _from_pretrained(cls, *, model_id: str, revision: str | None, cache_dir: str | os.PathLike | None,
-                         force_download: bool, local_files_only: bool, token: str | bool | None) -> "Hypernet":
-        path = resolve(model_id, revision=revision, token=token, cache_dir=cache_dir,
-                       local_files_only=local_files_only, force_download=force_download)
+    def _from_pretrained(
+        cls,
+        *,
+        model_id: str,
+        revision: str | None,
+        cache_dir: str | os.PathLike | None,
+        force_download: bool,
+        local_files_only: bool,
+        token: str | bool | None,
+    ) -> Hypernet:
+        path = resolve(
+            model_id,
+            revision=revision,
+            token=token,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+            force_download=force_download,
+        )
         net = cls(read_config(path / CONFIG_NAME))
         _load_weights(net, path / WEIGHTS_NAME, path / CONFIG_NAME)
         net.source = model_id + (f"@{revision}" if revision else "")
         return net
 
-    def push_to_hub(self, repo_id: str, *, private: bool = True, token: str | None = None,
-                    commit_message: str | None = None, branch: str | None = None, card: str | None = None,
-                    dtype: torch.dtype | None = None) -> str:
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        private: bool = True,
+        token: str | None = None,
+        commit_message: str | None = None,
+        branch: str | None = None,
+        card: str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> str:
         """Upload this network (as :meth:`save_pretrained` writes it, ``card`` and ``dtype`` included) to the Hub
         model repo ``repo_id`` through :func:`hypernet.hub.push_folder`: a missing repo is created **private**
         unless ``private=False``. Returns the commit URL."""
         with tempfile.TemporaryDirectory() as tmp:
             folder = self.save_pretrained(Path(tmp) / "hypernet", dtype=dtype, card=card)
-            return push_folder(folder, repo_id, private=private, token=token, commit_message=commit_message,
-                               revision=branch)
+            return push_folder(
+                folder, repo_id, private=private, token=token, commit_message=commit_message, revision=branch
+            )
 
 
 def _load_weights(net: Hypernet, file: Path, config: Path) -> None:
@@ -310,9 +370,11 @@ def _load_weights(net: Hypernet, file: Path, config: Path) -> None:
     want = {k: tuple(v.shape) for k, v in net.state_dict().items()}
     got = {k: tuple(v.shape) for k, v in state.items()}
     if want != got:
-        found = {"missing": sorted(want.keys() - got.keys()), "unexpected": sorted(got.keys() - want.keys()),
-                 "shapes": [f"{k} {got[k]} vs {want[k]}" for k in sorted(want.keys() & got.keys())
-                            if got[k] != want[k]]}
+        found = {
+            "missing": sorted(want.keys() - got.keys()),
+            "unexpected": sorted(got.keys() - want.keys()),
+            "shapes": [f"{k} {got[k]} vs {want[k]}" for k in sorted(want.keys() & got.keys()) if got[k] != want[k]],
+        }
         parts = [f"{kind} {', '.join(names[:3])}" for kind, names in found.items() if names]
         raise ValueError(f"hypernetwork weights {file} do not fit {config} ({'; '.join(parts)}); {fix}")
     net.load_state_dict({k: v.float() for k, v in state.items()})
@@ -322,8 +384,10 @@ def network_rows(vocab: Any, ids: Any = None) -> torch.Tensor:
     """Bool per id (all, or ``ids``): tokens with bytes that the network predicts (specials and empty pieces
     take the base's rows or FVT instead)."""
     ids = range(len(vocab)) if ids is None else ids
-    return torch.tensor([vocab.kinds[i] in (TokenKind.NORMAL, TokenKind.BYTE_FALLBACK) and bool(vocab.forms[i])
-                         for i in ids], dtype=torch.bool)
+    return torch.tensor(
+        [vocab.kinds[i] in (TokenKind.NORMAL, TokenKind.BYTE_FALLBACK) and bool(vocab.forms[i]) for i in ids],
+        dtype=torch.bool,
+    )
 
 
 def _first_position(layer: nn.TransformerEncoderLayer, x: torch.Tensor) -> torch.Tensor:

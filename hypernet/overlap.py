@@ -9,8 +9,9 @@ import torch
 from tokenizers_zoo import TokenKind, match_specials, vocabulary
 
 
-def exact_matches(target_tokenizer: Any, base_tokenizer: Any, *, normal: bool = True, specials: bool = True,
-                  rows: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def exact_matches(
+    target_tokenizer: Any, base_tokenizer: Any, *, normal: bool = True, specials: bool = True, rows: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(target_ids, base_ids)`` of rows to copy bit for bit.
 
     ``normal``: target tokens whose surface bytes equal a base token's (byte

@@ -64,21 +64,28 @@ def train_byte_bpe(vocab_size: int = 400) -> PreTrainedTokenizerFast:
     backend = Tokenizer(models.BPE())
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     backend.train_from_iterator(TRAIN_TEXT, trainer)
     return _wrap(backend, bos_token="<|im_start|>", eos_token="<|im_end|>", pad_token="<|endoftext|>")
 
 
 def train_spm_bpe(vocab_size: int = 400, byte_fallback: bool = True) -> PreTrainedTokenizerFast:
-    backend = Tokenizer(models.BPE(byte_fallback=byte_fallback, unk_token=None if byte_fallback else "<unk>",
-                                   fuse_unk=True))
+    backend = Tokenizer(
+        models.BPE(byte_fallback=byte_fallback, unk_token=None if byte_fallback else "<unk>", fuse_unk=True)
+    )
     backend.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first", split=False)
-    backend.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse(),
-                                         decoders.Strip(" ", 1, 0)])
+    backend.decoder = decoders.Sequence(
+        [decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)]
+    )
     specials = ["<unk>", "<s>", "</s>"] + ([f"<0x{b:02X}>" for b in range(256)] if byte_fallback else [])
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size + (256 if byte_fallback else 0), special_tokens=specials,
-                                  show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size + (256 if byte_fallback else 0), special_tokens=specials, show_progress=False
+    )
     backend.train_from_iterator(TRAIN_TEXT, trainer)
     return _wrap(backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
 
@@ -88,8 +95,9 @@ def train_unigram(vocab_size: int = 300) -> PreTrainedTokenizerFast:
     backend.normalizer = normalizers.NFKC()
     backend.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")
     backend.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="always")
-    trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=["<unk>", "<s>", "</s>"],
-                                      unk_token="<unk>", show_progress=False)
+    trainer = trainers.UnigramTrainer(
+        vocab_size=vocab_size, special_tokens=["<unk>", "<s>", "</s>"], unk_token="<unk>", show_progress=False
+    )
     backend.train_from_iterator(TRAIN_TEXT, trainer)
     return _wrap(backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
 
@@ -99,8 +107,9 @@ def train_wordpiece(vocab_size: int = 300) -> PreTrainedTokenizerFast:
     backend.normalizer = normalizers.BertNormalizer(lowercase=True)
     backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     backend.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=["[UNK]", "[CLS]", "[SEP]", "[PAD]"],
-                                        show_progress=False)
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size, special_tokens=["[UNK]", "[CLS]", "[SEP]", "[PAD]"], show_progress=False
+    )
     backend.train_from_iterator(TRAIN_TEXT, trainer)
     return _wrap(backend, unk_token="[UNK]", eos_token="[SEP]", bos_token="[CLS]", pad_token="[PAD]")
 
@@ -135,12 +144,23 @@ def wordpiece():
     return train_wordpiece()
 
 
-def tiny_llama(vocab_size: int, *, tied: bool = True, seed: int = 0, dtype=torch.float32,
-               hidden_size: int = 32) -> LlamaForCausalLM:
+def tiny_llama(
+    vocab_size: int, *, tied: bool = True, seed: int = 0, dtype=torch.float32, hidden_size: int = 32
+) -> LlamaForCausalLM:
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=vocab_size, hidden_size=hidden_size, intermediate_size=2 * hidden_size, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                         tie_word_embeddings=tied, bos_token_id=None, eos_token_id=None, pad_token_id=None)
+    config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        tie_word_embeddings=tied,
+        bos_token_id=None,
+        eos_token_id=None,
+        pad_token_id=None,
+    )
     model = LlamaForCausalLM(config).to(dtype)
     model.eval()
     return model
@@ -166,7 +186,25 @@ def one_and_two_processes(script: str, tmp_path: Path) -> tuple[dict, dict]:
     env = dict(os.environ, PYTHONPATH=str(REPO / "tests") + os.pathsep + os.environ.get("PYTHONPATH", ""))
     single, double = tmp_path / "one.json", tmp_path / "two.json"
     subprocess.run([sys.executable, str(path), str(single)], check=True, env=env, timeout=300)
-    subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--multi_gpu",
-                    "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(path),
-                    str(double)], check=True, env=env, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--num_processes",
+            "2",
+            "--multi_gpu",
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            str(path),
+            str(double),
+        ],
+        check=True,
+        env=env,
+        timeout=300,
+    )
     return json.loads(single.read_text()), json.loads(double.read_text())

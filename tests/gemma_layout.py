@@ -22,29 +22,60 @@ from transformers import AutoTokenizer
 
 SPACE = "\u2581"
 # The ten ``special: true`` entries of the published file; every other added token is ``special: false``.
-SPECIAL = ("<pad>", "<eos>", "<bos>", "<unk>", "<mask>", "<start_of_turn>", "<end_of_turn>", "<start_of_image>",
-           "<end_of_image>", "<image_soft_token>")
+SPECIAL = (
+    "<pad>",
+    "<eos>",
+    "<bos>",
+    "<unk>",
+    "<mask>",
+    "<start_of_turn>",
+    "<end_of_turn>",
+    "<start_of_image>",
+    "<end_of_image>",
+    "<image_soft_token>",
+)
 _RUN = re.compile(f"{SPACE}{{2,}}")
 
 
 def _added(idx: int, content: str) -> dict:
-    return {"id": idx, "content": content, "single_word": False, "lstrip": False, "rstrip": False,
-            "normalized": False, "special": content in SPECIAL}
+    return {
+        "id": idx,
+        "content": content,
+        "single_word": False,
+        "lstrip": False,
+        "rstrip": False,
+        "normalized": False,
+        "special": content in SPECIAL,
+    }
 
 
 def _pipeline(spec: dict) -> dict:
     spec["normalizer"] = {"type": "Replace", "pattern": {"String": " "}, "content": SPACE}
-    spec["pre_tokenizer"] = {"type": "Split", "pattern": {"String": " "}, "behavior": "MergedWithPrevious",
-                             "invert": False}
-    spec["decoder"] = {"type": "Sequence", "decoders": [
-        {"type": "Replace", "pattern": {"String": SPACE}, "content": " "}, {"type": "ByteFallback"},
-        {"type": "Fuse"}]}
+    spec["pre_tokenizer"] = {
+        "type": "Split",
+        "pattern": {"String": " "},
+        "behavior": "MergedWithPrevious",
+        "invert": False,
+    }
+    spec["decoder"] = {
+        "type": "Sequence",
+        "decoders": [
+            {"type": "Replace", "pattern": {"String": SPACE}, "content": " "},
+            {"type": "ByteFallback"},
+            {"type": "Fuse"},
+        ],
+    }
     spec["post_processor"] = {
         "type": "TemplateProcessing",
         "single": [{"SpecialToken": {"id": "<bos>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
-        "pair": [{"SpecialToken": {"id": "<bos>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
-                 {"SpecialToken": {"id": "<bos>", "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}],
-        "special_tokens": {"<bos>": {"id": "<bos>", "ids": [spec["model"]["vocab"]["<bos>"]], "tokens": ["<bos>"]}}}
+        "pair": [
+            {"SpecialToken": {"id": "<bos>", "type_id": 0}},
+            {"Sequence": {"id": "A", "type_id": 0}},
+            {"SpecialToken": {"id": "<bos>", "type_id": 1}},
+            {"Sequence": {"id": "B", "type_id": 1}},
+        ],
+        "special_tokens": {"<bos>": {"id": "<bos>", "ids": [spec["model"]["vocab"]["<bos>"]], "tokens": ["<bos>"]}},
+    }
     return spec
 
 
@@ -54,10 +85,20 @@ def write_layout(spec: dict, out_dir: Path):
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "tokenizer.json").write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
     decoder = {str(t["id"]): {k: v for k, v in t.items() if k != "id"} for t in spec["added_tokens"]}
-    config = {"tokenizer_class": "GemmaTokenizer", "add_bos_token": True, "add_eos_token": False,
-              "bos_token": "<bos>", "eos_token": "<eos>", "pad_token": "<pad>", "unk_token": "<unk>",
-              "mask_token": "<mask>", "added_tokens_decoder": decoder, "clean_up_tokenization_spaces": False,
-              "spaces_between_special_tokens": False, "model_max_length": 32768}
+    config = {
+        "tokenizer_class": "GemmaTokenizer",
+        "add_bos_token": True,
+        "add_eos_token": False,
+        "bos_token": "<bos>",
+        "eos_token": "<eos>",
+        "pad_token": "<pad>",
+        "unk_token": "<unk>",
+        "mask_token": "<mask>",
+        "added_tokens_decoder": decoder,
+        "clean_up_tokenization_spaces": False,
+        "spaces_between_special_tokens": False,
+        "model_max_length": 32768,
+    }
     (out_dir / "tokenizer_config.json").write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
     return AutoTokenizer.from_pretrained(str(out_dir))
 
@@ -104,9 +145,22 @@ def tiny_gemma_layout(out_dir: Path):
     run_merges = [[SPACE * a, SPACE * (n - a)] for n in range(2, 9) for a in range(1, n)]
     if SPACE not in vocab:
         vocab[SPACE] = len(vocab)
-    spec = {"version": "1.0", "truncation": None, "padding": None,
-            "added_tokens": [_added(vocab[t], t) for t in added] + [_added(len(vocab), "<image_soft_token>")],
-            "model": {"type": "BPE", "dropout": None, "unk_token": "<unk>", "continuing_subword_prefix": None,
-                      "end_of_word_suffix": None, "fuse_unk": True, "byte_fallback": True, "ignore_merges": False,
-                      "vocab": vocab, "merges": run_merges + merges}}
+    spec = {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": [_added(vocab[t], t) for t in added] + [_added(len(vocab), "<image_soft_token>")],
+        "model": {
+            "type": "BPE",
+            "dropout": None,
+            "unk_token": "<unk>",
+            "continuing_subword_prefix": None,
+            "end_of_word_suffix": None,
+            "fuse_unk": True,
+            "byte_fallback": True,
+            "ignore_merges": False,
+            "vocab": vocab,
+            "merges": run_merges + merges,
+        },
+    }
     return write_layout(_pipeline(spec), out_dir)

@@ -5,11 +5,10 @@ import sys
 import tempfile
 
 import torch
-
-import zett
-
 from conftest import tiny_llama, train_byte_bpe
 from test_train_hypernet import TEXTS, config
+
+import zett
 
 torch.set_num_threads(1)
 base = train_byte_bpe()

@@ -4,10 +4,9 @@ import itertools
 
 import numpy as np
 import pytest
+from conftest import REAL_TOKENIZERS, assets_or_skip, corpus_texts
 
 from tokenizers_zoo import Aligner, byte_tokenizer, encode_text, load_tokenizer, surface_forms
-
-from conftest import REAL_TOKENIZERS, assets_or_skip, corpus_texts
 
 
 def chunk_bytes(ids, chunks, forms, n):
@@ -77,10 +76,16 @@ def test_bos_on_one_side_only_masks_it(byte_bpe):
 def test_shared_roles_form_chunks(byte_bpe):
     bt = byte_tokenizer(specials_from=byte_bpe)
     text_a, text_b = "first turn", "second turn"
-    t_ids = ([byte_bpe.bos_token_id] + encode_text(byte_bpe, text_a) + [byte_bpe.eos_token_id]
-             + encode_text(byte_bpe, text_b) + [byte_bpe.eos_token_id])
-    s_ids = ([bt.bos_token_id] + encode_text(bt, text_a) + [bt.eos_token_id] + encode_text(bt, text_b)
-             + [bt.eos_token_id])
+    t_ids = (
+        [byte_bpe.bos_token_id]
+        + encode_text(byte_bpe, text_a)
+        + [byte_bpe.eos_token_id]
+        + encode_text(byte_bpe, text_b)
+        + [byte_bpe.eos_token_id]
+    )
+    s_ids = (
+        [bt.bos_token_id] + encode_text(bt, text_a) + [bt.eos_token_id] + encode_text(bt, text_b) + [bt.eos_token_id]
+    )
     al = check_pair(Aligner(byte_bpe, bt), byte_bpe, bt, t_ids, s_ids)
     eos_t = [i for i, x in enumerate(t_ids) if x == byte_bpe.eos_token_id]
     eos_s = [i for i, x in enumerate(s_ids) if x == bt.eos_token_id]
@@ -111,8 +116,10 @@ def test_truncation_drops_incomplete_chunks(byte_bpe):
 def test_batch_tensors(byte_bpe, spm_bpe):
     aligner = Aligner(byte_bpe, spm_bpe)
     texts = ["one text", "another, longer text here"]
-    pairs = [([byte_bpe.bos_token_id] + encode_text(byte_bpe, t), [spm_bpe.bos_token_id] + encode_text(spm_bpe, t))
-             for t in texts]
+    pairs = [
+        ([byte_bpe.bos_token_id] + encode_text(byte_bpe, t), [spm_bpe.bos_token_id] + encode_text(spm_bpe, t))
+        for t in texts
+    ]
     out = aligner.batch(pairs, max_teacher=12, max_student=12)
     assert out["teacher_chunk_id"].shape == (2, 12) and out["student_chunk_id"].shape == (2, 12)
     for row in range(2):
@@ -141,6 +148,8 @@ def test_lossy_side_mismatches_are_dropped_and_counted(byte_bpe, wordpiece):
     text = "Hello World, hello world"
     aligner = Aligner(byte_bpe, wordpiece)
     assert aligner.check
-    al = aligner([byte_bpe.bos_token_id] + encode_text(byte_bpe, text), [wordpiece.bos_token_id] + encode_text(wordpiece, text))
+    al = aligner(
+        [byte_bpe.bos_token_id] + encode_text(byte_bpe, text), [wordpiece.bos_token_id] + encode_text(wordpiece, text)
+    )
     assert al.dropped >= 1
     assert not Aligner(byte_bpe, byte_tokenizer()).check  # two exact tokenizers: no byte comparison needed

@@ -3,12 +3,11 @@ tokenizer: 262,145 ids, 262,144 rows) and padded matrices (more rows than ids) w
 
 import pytest
 import torch
+from conftest import tiny_llama
+from gemma_layout import tiny_gemma_layout
 
 from hypernet import Hypernet, exact_matches, get_predictor
 from tokenizers_zoo import TokenKind, byte_tokenizer, surface_forms, token_kinds
-
-from conftest import tiny_llama
-from gemma_layout import tiny_gemma_layout
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +69,7 @@ def test_padded_matrix_and_missing_bytes(spm_bpe_no_fallback):
     for p in net.heads[0][-1].parameters():
         torch.nn.init.normal_(p)  # a trained-looking head, so the input row shows in the output
     before = net.encode(ids)
-    net.table[len(base):] += 5.0  # padding rows: must not be read
+    net.table[len(base) :] += 5.0  # padding rows: must not be read
     assert torch.equal(net.encode(ids), before)
     with torch.no_grad():
         net.fallback += 1.0

@@ -6,6 +6,7 @@ from functools import lru_cache
 
 import pytest
 import torch
+from conftest import TRAIN_TEXT, tiny_llama
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
@@ -13,8 +14,6 @@ import zett
 from tokenizers_zoo import byte_tokenizer, encode_text, surface_forms
 from zett.distill.data import byte_offsets
 from zett.losses.bld import ByteTrie, beam_byte_probs, path_byte_probs
-
-from conftest import TRAIN_TEXT, tiny_llama
 
 TEXTS = [t for t in TRAIN_TEXT[:6] if t][:4]
 
@@ -61,8 +60,12 @@ def _ab_tokenizer() -> PreTrainedTokenizerFast:
     backend = Tokenizer(models.BPE())
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     backend.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=256 + 1 + 6, special_tokens=["<s>"], show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=256 + 1 + 6,
+        special_tokens=["<s>"],
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     backend.train_from_iterator(["abcab abab cabca bcab"] * 50, trainer)
     return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>")
 
@@ -88,7 +91,7 @@ def _brute_force_byte_probs(model, tok, data: bytes) -> torch.Tensor:
             if f.startswith(rest):
                 total += float(p[v])
             elif rest.startswith(f):
-                total += float(p[v]) * starts_with(seq + (v,), rest[len(f):])
+                total += float(p[v]) * starts_with(seq + (v,), rest[len(f) :])
         return total
 
     out = torch.zeros(len(data), 256, dtype=torch.float64)
@@ -129,9 +132,18 @@ def _cross_setup(spm_bpe, byte_bpe):
 
 
 def _config(**kw):
-    base = dict(steps=6, batch_size=4, max_length=40, lr=3e-3, warmup_steps=0, trainable="full", save_every=2,
-                losses={"alm": 1.0, "sft": 1.0, "bld": 1.0}, alm={"hidden_weight": 1.0},
-                bld={"max_bytes": 8, "head_size": 32})
+    base = dict(
+        steps=6,
+        batch_size=4,
+        max_length=40,
+        lr=3e-3,
+        warmup_steps=0,
+        trainable="full",
+        save_every=2,
+        losses={"alm": 1.0, "sft": 1.0, "bld": 1.0},
+        alm={"hidden_weight": 1.0},
+        bld={"max_bytes": 8, "head_size": 32},
+    )
     base.update(kw)
     return zett.DistillConfig(**base)
 
@@ -140,8 +152,7 @@ def test_teacher_to_student_across_tokenizers_and_widths_trains_and_resumes(tmp_
     teacher, fresh_student = _cross_setup(spm_bpe, byte_bpe)
     student = fresh_student()
     before = {n: p.detach().clone() for n, p in student.named_parameters()}
-    result = zett.distill(student, spm_bpe, teacher, byte_bpe, TEXTS, _config(), run_dir=tmp_path / "a",
-                          progress=False)
+    result = zett.distill(student, spm_bpe, teacher, byte_bpe, TEXTS, _config(), run_dir=tmp_path / "a", progress=False)
     rows = [m for m in result.metrics if "loss" in m]
     assert len(rows) == 6 and rows[-1]["loss"] < rows[0]["loss"] and rows[-1]["bld"] < rows[0]["bld"]
     after = dict(result.model.named_parameters())
@@ -155,11 +166,21 @@ def test_teacher_to_student_across_tokenizers_and_widths_trains_and_resumes(tmp_
     exported = load_file(str(tmp_path / "export" / "model.safetensors"))
     assert not any("bld" in k or "gru" in k or "hidden_proj" in k for k in exported)
 
-    zett.distill(fresh_student(), spm_bpe, teacher, byte_bpe, TEXTS, _config(), run_dir=tmp_path / "b",
-                 progress=False, on_step=lambda step, row: step < 3)
+    zett.distill(
+        fresh_student(),
+        spm_bpe,
+        teacher,
+        byte_bpe,
+        TEXTS,
+        _config(),
+        run_dir=tmp_path / "b",
+        progress=False,
+        on_step=lambda step, row: step < 3,
+    )
     assert json.loads((tmp_path / "b" / "checkpoint" / "state.json").read_text())["step"] == 2
-    resumed = zett.distill(fresh_student(), spm_bpe, teacher, byte_bpe, TEXTS, _config(), run_dir=tmp_path / "b",
-                           progress=False)
+    resumed = zett.distill(
+        fresh_student(), spm_bpe, teacher, byte_bpe, TEXTS, _config(), run_dir=tmp_path / "b", progress=False
+    )
     assert [m["step"] for m in resumed.metrics] == [3, 4, 5, 6]
     assert resumed.metrics[-1]["loss"] == pytest.approx(rows[-1]["loss"], rel=1e-5)
     for name, p in resumed.model.named_parameters():
@@ -168,9 +189,21 @@ def test_teacher_to_student_across_tokenizers_and_widths_trains_and_resumes(tmp_
 
 def test_bld_beam_method_and_options(spm_bpe, byte_bpe):
     teacher, fresh_student = _cross_setup(spm_bpe, byte_bpe)
-    res = zett.distill(fresh_student(), spm_bpe, teacher, byte_bpe, TEXTS[:2],
-                       _config(steps=1, batch_size=2, max_length=12, losses={"bld": 1.0},
-                               bld={"method": "beam", "beam": 2, "max_bytes": 8, "head_size": 32}), progress=False)
+    res = zett.distill(
+        fresh_student(),
+        spm_bpe,
+        teacher,
+        byte_bpe,
+        TEXTS[:2],
+        _config(
+            steps=1,
+            batch_size=2,
+            max_length=12,
+            losses={"bld": 1.0},
+            bld={"method": "beam", "beam": 2, "max_bytes": 8, "head_size": 32},
+        ),
+        progress=False,
+    )
     assert res.metrics[0]["bld"] > 0
     with pytest.raises(ValueError, match="method"):
         zett.DistillConfig(losses={"bld": 1.0}, bld={"method": "exact"})
@@ -186,6 +219,13 @@ def test_teacher_divergence_across_tokenizers(spm_bpe, byte_bpe):
     assert 0 <= same < 1e-6
     other = teacher_divergence(fresh_student(), spm_bpe, teacher, byte_bpe, TEXTS[:3])
     assert other > 1e-4
-    distilled = zett.distill(fresh_student(), spm_bpe, teacher, byte_bpe, TEXTS, _config(steps=8, losses={"alm": 1.0},
-                             alm={}), progress=False).model
+    distilled = zett.distill(
+        fresh_student(),
+        spm_bpe,
+        teacher,
+        byte_bpe,
+        TEXTS,
+        _config(steps=8, losses={"alm": 1.0}, alm={}),
+        progress=False,
+    ).model
     assert teacher_divergence(distilled, spm_bpe, teacher, byte_bpe, TEXTS[:3]) < other

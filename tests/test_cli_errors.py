@@ -13,7 +13,7 @@ def one_line_error(capsys, argv: list[str]) -> str:
     err = capsys.readouterr().err
     assert code == 1, err
     assert "zett: error: " in err and "Traceback" not in err, err
-    message = err[err.index("zett: error: "):]  # after any progress bar the model load drew
+    message = err[err.index("zett: error: ") :]  # after any progress bar the model load drew
     assert message.count("\n") == 1, err
     return message
 
@@ -35,31 +35,45 @@ def broken_tokenizers(tmp_path, byte_bpe):
     return tmp_path
 
 
-@pytest.mark.parametrize("spec, names, problem", [
-    ("cut/tokenizer.json", "cut/tokenizer.json", "not valid JSON"),
-    ("cut", "cut/tokenizer.json", "not valid JSON"),
-    ("cfg", "cfg/tokenizer_config.json", "not valid JSON"),
-    ("cfg/tokenizer.json", "cfg/tokenizer_config.json", "not valid JSON"),
-    ("other.json", "other.json", "as a tokenizer.json"),
-    ("junk.model", "junk.model", "SentencePiece"),
-    ("empty.model", "empty.model", "no vocabulary pieces"),
-])
-def test_a_broken_tokenizer_file_is_named_in_one_line(broken_tokenizers, tiny_model_dir, capsys, spec, names,
-                                                      problem):
+@pytest.mark.parametrize(
+    "spec, names, problem",
+    [
+        ("cut/tokenizer.json", "cut/tokenizer.json", "not valid JSON"),
+        ("cut", "cut/tokenizer.json", "not valid JSON"),
+        ("cfg", "cfg/tokenizer_config.json", "not valid JSON"),
+        ("cfg/tokenizer.json", "cfg/tokenizer_config.json", "not valid JSON"),
+        ("other.json", "other.json", "as a tokenizer.json"),
+        ("junk.model", "junk.model", "SentencePiece"),
+        ("empty.model", "empty.model", "no vocabulary pieces"),
+    ],
+)
+def test_a_broken_tokenizer_file_is_named_in_one_line(broken_tokenizers, tiny_model_dir, capsys, spec, names, problem):
     path = broken_tokenizers / spec
     with pytest.raises(ValueError) as exc:
         load_tokenizer(path)
     assert str(broken_tokenizers / names) in str(exc.value) and problem in str(exc.value)
     assert "\n" not in str(exc.value)
-    err = one_line_error(capsys, ["transfer", "--model", str(tiny_model_dir), "--tokenizer", str(path),
-                                  "--out", str(broken_tokenizers / "out")])
+    err = one_line_error(
+        capsys,
+        ["transfer", "--model", str(tiny_model_dir), "--tokenizer", str(path), "--out", str(broken_tokenizers / "out")],
+    )
     assert str(broken_tokenizers / names) in err and problem in err
     assert not (broken_tokenizers / "out").exists() or not any((broken_tokenizers / "out").iterdir())
 
 
 def test_a_missing_tokenizer_path_is_one_line(tmp_path, tiny_model_dir, capsys):
-    err = one_line_error(capsys, ["transfer", "--model", str(tiny_model_dir), "--tokenizer",
-                                  str(tmp_path / "nope" / "tokenizer.json"), "--out", str(tmp_path / "o")])
+    err = one_line_error(
+        capsys,
+        [
+            "transfer",
+            "--model",
+            str(tiny_model_dir),
+            "--tokenizer",
+            str(tmp_path / "nope" / "tokenizer.json"),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert "nope/tokenizer.json" in err and "does not exist" in err
 
 
@@ -72,18 +86,33 @@ def test_texts_that_are_not_utf8_name_the_file_and_line(tmp_path, tiny_model_dir
     jsonl.write_bytes('{"text": "ok"}\n{"text": "caf\xe9"}\n'.encode("latin-1"))
     with pytest.raises(ValueError, match=r"latin1.jsonl:2 is not UTF-8"):
         zett.read_texts(jsonl)
-    err = one_line_error(capsys, ["transfer", "--model", str(tiny_model_dir), "--tokenizer", "byte",
-                                  "--eval-texts", str(latin), "--out", str(tmp_path / "o")])
+    err = one_line_error(
+        capsys,
+        [
+            "transfer",
+            "--model",
+            str(tiny_model_dir),
+            "--tokenizer",
+            "byte",
+            "--eval-texts",
+            str(latin),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert f"{latin}:3 is not UTF-8" in err and "iconv" in err
 
 
-@pytest.mark.parametrize("line, problem", [
-    ('{"text": "a"', "is not JSON"),
-    ('{"body": "x"}', "has no 'text' field (it has 'body')"),
-    ("[1, 2]", "is a JSON array, not an object"),
-    ('{"text": 5}', "has a non-string 'text' (5)"),
-    ('"just a string"', "is a JSON string, not an object"),
-])
+@pytest.mark.parametrize(
+    "line, problem",
+    [
+        ('{"text": "a"', "is not JSON"),
+        ('{"body": "x"}', "has no 'text' field (it has 'body')"),
+        ("[1, 2]", "is a JSON array, not an object"),
+        ('{"text": 5}', "has a non-string 'text' (5)"),
+        ('"just a string"', "is a JSON string, not an object"),
+    ],
+)
 def test_a_bad_jsonl_line_is_named_with_its_number(tmp_path, line, problem):
     path = tmp_path / "t.jsonl"
     path.write_text('{"text": "fine"}\n\n' + line + "\n")

@@ -1,12 +1,11 @@
 """Decomposition of target tokens into base ids (SPEC §4.1)."""
 
 import torch
+from conftest import assets_or_skip
 
 from hypernet import Decomposer
 from hypernet.predictors.fvt import bag_mean
 from tokenizers_zoo import load_tokenizer, surface_forms
-
-from conftest import assets_or_skip
 
 
 def test_smollm2_lacks_21_bytes():

@@ -55,13 +55,14 @@ def test_cli_demo_runs_a_users_model(tiny_model_dir, tmp_path, monkeypatch, caps
     monkeypatch.setattr(zett.demo, "smollm2_path", no_download)
     monkeypatch.setattr(zett.demo, "TARGETS", ["byte"])  # the plumbing, not the 50k-token tokenizers
     monkeypatch.setenv("ZETT_ASSETS", str(tmp_path / "absent"))
-    assert main(["demo", "--model", str(tiny_model_dir), "--hypernet", "none", "--docs", "1",
-                 "--langs", "en,de"]) == 0
+    assert main(["demo", "--model", str(tiny_model_dir), "--hypernet", "none", "--docs", "1", "--langs", "en,de"]) == 0
     out = capsys.readouterr().out
     assert f"bits per byte (lower is better), {tiny_model_dir}" in out
     assert "the first 1 document per language of the sample packaged with zett" in out
-    rows = {m.group(1): (float(m.group(2)), float(m.group(3)))
-            for m in re.finditer(r"^(\S+)\s+(\d+\.\d+)\s+(\d+\.\d+)$", out, re.M)}
+    rows = {
+        m.group(1): (float(m.group(2)), float(m.group(3)))
+        for m in re.finditer(r"^(\S+)\s+(\d+\.\d+)\s+(\d+\.\d+)$", out, re.M)
+    }
     assert set(rows) == {"original", "fvt→byte"} and all(v > 0 for row in rows.values() for v in row)
     assert f"zett.load_model({str(tiny_model_dir)!r})" in out
     assert main(["demo", "--model", str(tiny_model_dir), "--langs", "en,klingon"]) == 1

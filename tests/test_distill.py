@@ -4,11 +4,10 @@ import json
 
 import pytest
 import torch
+from conftest import TRAIN_TEXT, one_and_two_processes, tiny_llama
 
 import zett
 from tokenizers_zoo import byte_tokenizer
-
-from conftest import TRAIN_TEXT, one_and_two_processes, tiny_llama
 
 TEXTS = [t for t in TRAIN_TEXT[:6] if t][:4]
 
@@ -25,8 +24,18 @@ def setup(byte_bpe):
 
 
 def config(trainable, **kw):
-    base = dict(steps=6, batch_size=4, max_length=48, lr=3e-3, warmup_steps=0, trainable=trainable,
-                losses={"alm": 1.0, "sft": 1.0}, lora_rank=4, lora_alpha=8, save_every=2)
+    base = dict(
+        steps=6,
+        batch_size=4,
+        max_length=48,
+        lr=3e-3,
+        warmup_steps=0,
+        trainable=trainable,
+        losses={"alm": 1.0, "sft": 1.0},
+        lora_rank=4,
+        lora_alpha=8,
+        save_every=2,
+    )
     base.update(kw)
     return zett.DistillConfig(**base)
 
@@ -36,8 +45,9 @@ def test_it_actually_trains_and_resumes(tmp_path, setup, trainable):
     teacher, teacher_tok, fresh_student, student_tok = setup
     student = fresh_student()
     before = {n: p.detach().clone() for n, p in student.named_parameters()}
-    result = zett.distill(student, student_tok, teacher, teacher_tok, TEXTS, config(trainable),
-                          run_dir=tmp_path / "a", progress=False)
+    result = zett.distill(
+        student, student_tok, teacher, teacher_tok, TEXTS, config(trainable), run_dir=tmp_path / "a", progress=False
+    )
     losses = [m["loss"] for m in result.metrics if "loss" in m]
     assert len(losses) == 6 and losses[-1] < losses[0]
     after = dict(result.model.named_parameters())
@@ -57,12 +67,29 @@ def test_it_actually_trains_and_resumes(tmp_path, setup, trainable):
     assert len((tmp_path / "a" / "metrics.jsonl").read_text().splitlines()) == 6
 
     # killed after step 3 (checkpoint at 2), resumed: same weights as the uninterrupted run
-    killed = zett.distill(fresh_student(), student_tok, teacher, teacher_tok, TEXTS, config(trainable),
-                          run_dir=tmp_path / "b", progress=False, on_step=lambda step, row: step < 3)
+    killed = zett.distill(
+        fresh_student(),
+        student_tok,
+        teacher,
+        teacher_tok,
+        TEXTS,
+        config(trainable),
+        run_dir=tmp_path / "b",
+        progress=False,
+        on_step=lambda step, row: step < 3,
+    )
     assert killed.steps == 3 and set(dict(killed.model.named_parameters())) == set(before)  # merged when stopped too
     assert json.loads((tmp_path / "b" / "checkpoint" / "state.json").read_text())["step"] == 2
-    resumed = zett.distill(fresh_student(), student_tok, teacher, teacher_tok, TEXTS, config(trainable),
-                           run_dir=tmp_path / "b", progress=False)
+    resumed = zett.distill(
+        fresh_student(),
+        student_tok,
+        teacher,
+        teacher_tok,
+        TEXTS,
+        config(trainable),
+        run_dir=tmp_path / "b",
+        progress=False,
+    )
     assert [m["step"] for m in resumed.metrics] == [3, 4, 5, 6]
     assert resumed.metrics[-1]["loss"] == pytest.approx(losses[-1], rel=1e-5)
     for name, p in resumed.model.named_parameters():
@@ -72,18 +99,28 @@ def test_it_actually_trains_and_resumes(tmp_path, setup, trainable):
     assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6]
     assert [r["loss"] for r in rows] == pytest.approx(losses, rel=1e-5)
     # a finished run called again trains nothing and logs nothing more
-    again = zett.distill(fresh_student(), student_tok, teacher, teacher_tok, TEXTS, config(trainable),
-                         run_dir=tmp_path / "b", progress=False)
+    again = zett.distill(
+        fresh_student(),
+        student_tok,
+        teacher,
+        teacher_tok,
+        TEXTS,
+        config(trainable),
+        run_dir=tmp_path / "b",
+        progress=False,
+    )
     assert again.steps == 6 and again.metrics == []
     assert len((tmp_path / "b" / "metrics.jsonl").read_text().splitlines()) == 6
 
 
 def test_gradient_accumulation_matches_one_batch(setup):
     teacher, teacher_tok, fresh_student, student_tok = setup
-    one = zett.distill(fresh_student(), student_tok, teacher, teacher_tok, TEXTS,
-                       config("full", steps=3, grad_accum=1), progress=False)
-    acc = zett.distill(fresh_student(), student_tok, teacher, teacher_tok, TEXTS,
-                       config("full", steps=3, grad_accum=2), progress=False)
+    one = zett.distill(
+        fresh_student(), student_tok, teacher, teacher_tok, TEXTS, config("full", steps=3, grad_accum=1), progress=False
+    )
+    acc = zett.distill(
+        fresh_student(), student_tok, teacher, teacher_tok, TEXTS, config("full", steps=3, grad_accum=2), progress=False
+    )
     assert [m["loss"] for m in acc.metrics] == pytest.approx([m["loss"] for m in one.metrics], rel=1e-4)
     for (n, a), (_, b) in zip(one.model.named_parameters(), acc.model.named_parameters()):
         assert torch.allclose(a, b, atol=1e-5), n
@@ -91,18 +128,34 @@ def test_gradient_accumulation_matches_one_batch(setup):
 
 def test_teacher_cache_gives_same_losses(setup):
     teacher, teacher_tok, fresh_student, student_tok = setup
-    cached = zett.distill(fresh_student(), student_tok, teacher, teacher_tok, TEXTS, config("full", steps=3),
-                          progress=False)
-    fresh = zett.distill(fresh_student(), student_tok, teacher, teacher_tok, TEXTS,
-                         config("full", steps=3, cache_teacher=False), progress=False)
+    cached = zett.distill(
+        fresh_student(), student_tok, teacher, teacher_tok, TEXTS, config("full", steps=3), progress=False
+    )
+    fresh = zett.distill(
+        fresh_student(),
+        student_tok,
+        teacher,
+        teacher_tok,
+        TEXTS,
+        config("full", steps=3, cache_teacher=False),
+        progress=False,
+    )
     assert [m["loss"] for m in cached.metrics] == pytest.approx([m["loss"] for m in fresh.metrics], rel=1e-5)
 
 
 def test_uld_and_eval(setup, tmp_path):
     teacher, teacher_tok, fresh_student, student_tok = setup
-    res = zett.distill(fresh_student(), student_tok, teacher, teacher_tok, TEXTS,
-                       config("full", steps=2, losses={"uld": 1.0}, eval_every=1), eval_data=TEXTS[:2],
-                       progress=False, run_dir=tmp_path)
+    res = zett.distill(
+        fresh_student(),
+        student_tok,
+        teacher,
+        teacher_tok,
+        TEXTS,
+        config("full", steps=2, losses={"uld": 1.0}, eval_every=1),
+        eval_data=TEXTS[:2],
+        progress=False,
+        run_dir=tmp_path,
+    )
     assert "eval_bpb" in res.metrics[0] and res.metrics[-1]["eval_bpb"] > 0
     assert "student BPB" in (tmp_path / "curves.svg").read_text()  # the shared runtime draws distillation's too
 
@@ -137,8 +190,9 @@ def test_two_processes_match_one(tmp_path):
 def test_transfer_with_self_distillation(setup, tmp_path):
     teacher, teacher_tok, _, _ = setup
     cfg = config("full", steps=3)
-    new, tok = zett.transfer(teacher, "byte", base_tokenizer=teacher_tok, distill=cfg, distill_data=TEXTS,
-                             distill_run_dir=tmp_path / "run")
+    new, tok = zett.transfer(
+        teacher, "byte", base_tokenizer=teacher_tok, distill=cfg, distill_data=TEXTS, distill_run_dir=tmp_path / "run"
+    )
     assert new.config.zett["distill_steps"] == 3 and len(tok) == new.config.vocab_size
     plain, _ = zett.transfer(teacher, "byte", base_tokenizer=teacher_tok)
     assert not torch.equal(new.get_input_embeddings().weight, plain.get_input_embeddings().weight)
@@ -148,23 +202,60 @@ def test_transfer_with_self_distillation(setup, tmp_path):
 
 def test_cli_distill_and_transfer_distill(tmp_path, tiny_model_dir):
     import yaml
+
     from zett.cli import main
 
     data = tmp_path / "d.jsonl"
     data.write_text("\n".join(json.dumps({"text": t}) for t in TEXTS))
-    assert main(["transfer", "--model", str(tiny_model_dir), "--tokenizer", "byte", "--out", str(tmp_path / "t"),
-                 "--distill-steps", "2", "--distill-data", str(data)]) == 0
+    assert (
+        main(
+            [
+                "transfer",
+                "--model",
+                str(tiny_model_dir),
+                "--tokenizer",
+                "byte",
+                "--out",
+                str(tmp_path / "t"),
+                "--distill-steps",
+                "2",
+                "--distill-data",
+                str(data),
+            ]
+        )
+        == 0
+    )
     assert "| distillation steps | 2 |" in (tmp_path / "t" / "README.md").read_text()
-    spec = {"student": str(tmp_path / "t"), "teacher": str(tiny_model_dir), "data": str(data),
-            "eval_data": str(data), "out": str(tmp_path / "s"), "run_dir": str(tmp_path / "r"),
-            "config": {"steps": 2, "batch_size": 2, "max_length": 32, "trainable": "embeddings"}}
+    spec = {
+        "student": str(tmp_path / "t"),
+        "teacher": str(tiny_model_dir),
+        "data": str(data),
+        "eval_data": str(data),
+        "out": str(tmp_path / "s"),
+        "run_dir": str(tmp_path / "r"),
+        "config": {"steps": 2, "batch_size": 2, "max_length": 32, "trainable": "embeddings"},
+    }
     (tmp_path / "job.yaml").write_text(yaml.safe_dump(spec))
     assert main(["distill", str(tmp_path / "job.yaml")]) == 0
     assert (tmp_path / "s" / "model.safetensors").exists() and (tmp_path / "r" / "checkpoint").exists()
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump({"student": "x"}))
     assert main(["distill", str(tmp_path / "bad.yaml")]) == 1
-    assert main(["transfer", "--model", str(tiny_model_dir), "--tokenizer", "byte", "--out", str(tmp_path / "u"),
-                 "--distill-steps", "2"]) == 1
+    assert (
+        main(
+            [
+                "transfer",
+                "--model",
+                str(tiny_model_dir),
+                "--tokenizer",
+                "byte",
+                "--out",
+                str(tmp_path / "u"),
+                "--distill-steps",
+                "2",
+            ]
+        )
+        == 1
+    )
 
 
 def test_read_texts_from_a_glob_pattern(tmp_path):
@@ -191,8 +282,9 @@ def test_balanced_weights_equalise_gradient_norms():
 
 def test_balanced_training_logs_weights_and_trains(setup):
     teacher, teacher_tok, fresh_student, student_tok = setup
-    res = zett.distill(fresh_student(), student_tok, teacher, teacher_tok, TEXTS, config("full", balance=True),
-                       progress=False)
+    res = zett.distill(
+        fresh_student(), student_tok, teacher, teacher_tok, TEXTS, config("full", balance=True), progress=False
+    )
     rows = [m for m in res.metrics if "loss" in m]
     assert rows[-1]["alm"] < rows[0]["alm"] and rows[-1]["sft"] < rows[0]["sft"]
     # ALM's gradient is orders of magnitude below SFT's at tau = 100: balancing lifts its weight above SFT's

@@ -4,12 +4,11 @@ import math
 
 import pytest
 import torch
+from conftest import tiny_llama
 
 import zett
-from zett.ensemble import best_weights
 from tokenizers_zoo import encode_text
-
-from conftest import tiny_llama
+from zett.ensemble import best_weights
 
 TEXTS = ["The quick brown fox jumps over the lazy dog.", "Der schnelle braune Fuchs springt."]
 
@@ -29,7 +28,9 @@ def test_ensemble_bpb_between_and_single_member_identity(byte_bpe):
     a, b = tiny_llama(len(byte_bpe), seed=1), tiny_llama(len(byte_bpe), seed=2)
     bpb_a = zett.evaluate.bits_per_byte(a, byte_bpe, TEXTS, progress=False)
     bpb_b = zett.evaluate.bits_per_byte(b, byte_bpe, TEXTS, progress=False)
-    assert zett.evaluate.bits_per_byte(zett.ensemble([a]), byte_bpe, TEXTS, progress=False) == pytest.approx(bpb_a, rel=1e-5)
+    assert zett.evaluate.bits_per_byte(zett.ensemble([a]), byte_bpe, TEXTS, progress=False) == pytest.approx(
+        bpb_a, rel=1e-5
+    )
     mix = zett.evaluate.bits_per_byte(zett.ensemble([a, b]), byte_bpe, TEXTS, progress=False)
     # Jensen: log(p_a/2 + p_b/2) >= (log p_a + log p_b)/2 per token, so the mixture costs at most the average
     assert mix <= (bpb_a + bpb_b) / 2 + 1e-6
@@ -38,8 +39,10 @@ def test_ensemble_bpb_between_and_single_member_identity(byte_bpe):
     best = zett.evaluate.bits_per_byte(zett.ensemble([a, b], w), byte_bpe, TEXTS, progress=False)
     assert best <= min(mix, bpb_a, bpb_b) + 1e-6
     # the weights come from mixing the members' token log-probs; scoring every candidate ensemble agrees
-    every = [zett.evaluate.bits_per_byte(zett.ensemble([a, b], [k / 4, 1 - k / 4]), byte_bpe, TEXTS, progress=False)
-             for k in range(5)]
+    every = [
+        zett.evaluate.bits_per_byte(zett.ensemble([a, b], [k / 4, 1 - k / 4]), byte_bpe, TEXTS, progress=False)
+        for k in range(5)
+    ]
     assert best == pytest.approx(min(every), abs=1e-6)
 
 
@@ -48,7 +51,7 @@ def test_generate(byte_bpe):
     ens = zett.ensemble([a, b])
     ids = torch.tensor([encode_text(byte_bpe, "hello")])
     greedy = ens.generate(ids, max_new_tokens=4)
-    assert greedy.shape == (1, ids.shape[1] + 4) and torch.equal(greedy[:, :ids.shape[1]], ids)
+    assert greedy.shape == (1, ids.shape[1] + 4) and torch.equal(greedy[:, : ids.shape[1]], ids)
     with torch.no_grad():
         first = ens(ids).logits[0, -1].argmax()
     assert greedy[0, ids.shape[1]] == first

@@ -1,12 +1,11 @@
 """Agreement with the original model: self-agreement is perfect, a different model is not, chrF by hand."""
 
 import pytest
+from conftest import tiny_llama
 
 import zett
 from tokenizers_zoo import byte_tokenizer, surface_forms
 from zett.evaluate.agreement import chrf, greedy, split_ids
-
-from conftest import tiny_llama
 
 PROMPTS = ["The quick brown fox", "def add(a, b):\n   ", "Der schnelle braune"]
 
@@ -54,12 +53,23 @@ def test_agreement_across_tokenizers_is_tokenizer_fair(byte_bpe):
 
 def test_chat_prompts_go_through_the_template(byte_bpe):
     tok = byte_bpe
-    tok.chat_template = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
-                         "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    tok.chat_template = (
+        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+        "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
     try:
         model = tiny_llama(len(tok))
-        res = zett.evaluate.agreement(model, tok, model, tok, ["Hello there"], chat_prompts=["What is 2+2?"],
-                                      max_new_bytes=12, divergence=False, progress=False)
+        res = zett.evaluate.agreement(
+            model,
+            tok,
+            model,
+            tok,
+            ["Hello there"],
+            chat_prompts=["What is 2+2?"],
+            max_new_bytes=12,
+            divergence=False,
+            progress=False,
+        )
         assert res.chat == [False, True] and res.chat_bpb is not None and res.divergence is None
     finally:
         tok.chat_template = None

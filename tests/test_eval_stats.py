@@ -2,18 +2,18 @@
 
 import numpy as np
 import pytest
+from conftest import tiny_llama
 
 import zett
 from zett.evaluate.stats import Paired, compare, mean_estimate, ratio_estimate, wilson
-
-from conftest import tiny_llama
 
 
 def test_bootstrap_interval_covers_the_true_mean():
     """A 95% interval over 40 draws of a skewed distribution (exponential, mean 2) covers 2 in >= 90 of 100."""
     rng = np.random.default_rng(123)
-    covered = sum(mean_estimate(rng.exponential(2.0, size=40), n_boot=1000, seed=k).excludes(2.0) is False
-                  for k in range(100))
+    covered = sum(
+        mean_estimate(rng.exponential(2.0, size=40), n_boot=1000, seed=k).excludes(2.0) is False for k in range(100)
+    )
     assert covered >= 90
 
 

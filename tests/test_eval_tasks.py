@@ -5,12 +5,11 @@ import math
 
 import pytest
 import torch
+from conftest import tiny_llama
 
 import zett
 from tokenizers_zoo import byte_tokenizer, encode_text
 from zett.evaluate.tasks import _choice_scores, continuation_ids, start_token_id
-
-from conftest import tiny_llama
 
 
 def bigram_llama(tokenizer, follows: dict[str, str], strength: float = 10.0):
@@ -112,16 +111,19 @@ def test_own_tokenizer_transfer_scores_like_the_original(byte_bpe, tmp_path):
     assert a["colours"].accuracy == b["colours"].accuracy
     texts = ["The quick brown fox.", "Der schnelle braune Fuchs."]
     assert zett.evaluate.bits_per_byte(new, new_tok, texts, progress=False) == pytest.approx(
-        zett.evaluate.bits_per_byte(model, byte_bpe, texts, progress=False), rel=1e-6)
+        zett.evaluate.bits_per_byte(model, byte_bpe, texts, progress=False), rel=1e-6
+    )
 
 
 def test_macro_mean_on_reference_tasks(tmp_path):
     tok = byte_tokenizer()
     model = bigram_llama(tok, {" ": "y", "y": "e", "e": "s"})
-    easy = write_task(tmp_path / "easy.jsonl", [{"context": f"{i}:", "choices": ["no", "yes"], "answer": 1}
-                                                for i in range(12)])
-    hard = write_task(tmp_path / "hard.jsonl", [{"context": f"{i}:", "choices": ["no", "yes"], "answer": 0}
-                                                for i in range(12)])
+    easy = write_task(
+        tmp_path / "easy.jsonl", [{"context": f"{i}:", "choices": ["no", "yes"], "answer": 1} for i in range(12)]
+    )
+    hard = write_task(
+        tmp_path / "hard.jsonl", [{"context": f"{i}:", "choices": ["no", "yes"], "answer": 0} for i in range(12)]
+    )
     ref = zett.evaluate.choice_accuracy(model, tok, [easy, hard], progress=False)
     assert ref.above_chance() == ["easy"]
     res = zett.evaluate.choice_accuracy(model, tok, [easy, hard], reference=ref, progress=False)
@@ -131,13 +133,16 @@ def test_macro_mean_on_reference_tasks(tmp_path):
     assert {"task", "accuracy", "ci_low", "ci_high", "n", "chance"} <= set(out["tasks"][0])
 
 
-@pytest.mark.parametrize("line, message", [
-    ('{"choices": ["a", "b"], "answer": 0}', "missing context"),
-    ('{"context": "c", "choices": ["a", "b"], "answer": 2}', "answer must be an index"),
-    ('{"context": "c", "choices": ["a"], "answer": 0}', "at least two"),
-    ('{"context": "c", "choices": ["a", "b"]', "not JSON"),
-    ('["c", ["a", "b"], 0]', "JSON object"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ('{"choices": ["a", "b"], "answer": 0}', "missing context"),
+        ('{"context": "c", "choices": ["a", "b"], "answer": 2}', "answer must be an index"),
+        ('{"context": "c", "choices": ["a"], "answer": 0}', "at least two"),
+        ('{"context": "c", "choices": ["a", "b"]', "not JSON"),
+        ('["c", ["a", "b"], 0]', "JSON object"),
+    ],
+)
 def test_bad_task_lines_name_file_and_line(tmp_path, line, message):
     path = tmp_path / "bad.jsonl"
     path.write_text('{"context": "c", "choices": ["a", "b"], "answer": 0}\n' + line + "\n", encoding="utf-8")
@@ -175,13 +180,34 @@ def test_cli_eval_table_and_json(tiny_model_dir, tmp_path, capsys):
     from zett.cli import main
 
     texts = tmp_path / "valid.jsonl"
-    texts.write_text("".join(json.dumps({"text": f"Document {i}: the quick brown fox."}) + "\n" for i in range(5)),
-                     encoding="utf-8")
-    task = write_task(tmp_path / "colours.jsonl", [{"context": f"Item {i}:", "choices": ["red", "blue"],
-                                                    "answer": i % 2} for i in range(6)])
+    texts.write_text(
+        "".join(json.dumps({"text": f"Document {i}: the quick brown fox."}) + "\n" for i in range(5)), encoding="utf-8"
+    )
+    task = write_task(
+        tmp_path / "colours.jsonl",
+        [{"context": f"Item {i}:", "choices": ["red", "blue"], "answer": i % 2} for i in range(6)],
+    )
     out = tmp_path / "report.json"
-    assert main(["eval", "--model", str(tiny_model_dir), "--texts", str(texts), "--tasks", str(task),
-                 "--reference", str(tiny_model_dir), "--prompts", "2", "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                str(tiny_model_dir),
+                "--texts",
+                str(texts),
+                "--tasks",
+                str(task),
+                "--reference",
+                str(tiny_model_dir),
+                "--prompts",
+                "2",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     table = capsys.readouterr().out
     assert "valid.jsonl" in table and "colours" in table and "chrF" in table
     report = json.loads(out.read_text())

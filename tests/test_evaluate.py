@@ -4,11 +4,10 @@ import math
 
 import pytest
 import torch
+from conftest import PROBE_TEXTS, tiny_llama
 
 import zett
 from tokenizers_zoo import byte_tokenizer, encode_text
-
-from conftest import PROBE_TEXTS, tiny_llama
 
 TEXTS = [t for t in PROBE_TEXTS if t] + ["A much longer document. " * 40]
 
@@ -56,8 +55,9 @@ def test_windows_give_context(byte_bpe):
     real = tiny_llama(len(byte_bpe))  # a model that reads its context: windows change its numbers a little
     a = zett.evaluate.bits_per_byte(real, byte_bpe, TEXTS, max_length=512, progress=False)
     b = zett.evaluate.bits_per_byte(real, byte_bpe, TEXTS, max_length=24, stride=16, progress=False)
-    batched = zett.evaluate.bits_per_byte(real, byte_bpe, TEXTS, max_length=24, stride=16, batch_tokens=64,
-                                          progress=False)
+    batched = zett.evaluate.bits_per_byte(
+        real, byte_bpe, TEXTS, max_length=24, stride=16, batch_tokens=64, progress=False
+    )
     assert a != b and b == pytest.approx(a, rel=0.05) and batched == pytest.approx(b, rel=1e-5)
 
 

@@ -10,7 +10,6 @@ import zett
 from zett.cli import main
 
 
-
 @pytest.fixture
 def transferred(tiny_model_dir):
     model, _ = zett.load_model(tiny_model_dir)
@@ -86,8 +85,22 @@ def test_push_to_hub_without_network(tmp_path, transferred, monkeypatch):
 def test_cli_transfer_and_eval(tmp_path, tiny_model_dir, capsys):
     texts = tmp_path / "t.jsonl"
     texts.write_text("\n".join(json.dumps({"text": t}) for t in ["hello world", "zett makes tokenizers"]))
-    assert main(["transfer", "--model", str(tiny_model_dir), "--tokenizer", "byte", "--out", str(tmp_path / "o"),
-                 "--eval-texts", str(texts)]) == 0
+    assert (
+        main(
+            [
+                "transfer",
+                "--model",
+                str(tiny_model_dir),
+                "--tokenizer",
+                "byte",
+                "--out",
+                str(tmp_path / "o"),
+                "--eval-texts",
+                str(texts),
+            ]
+        )
+        == 0
+    )
     assert "wrote" in capsys.readouterr().out
     assert "bits/byte" in (tmp_path / "o" / "README.md").read_text()
     assert main(["eval", "--model", str(tmp_path / "o"), "--texts", str(texts), "--json"]) == 0
@@ -118,6 +131,7 @@ def test_read_texts(tmp_path):
         zett.read_texts(bad)
     assert zett.read_texts(["a", "", "b"]) == ["a", "b"]
     import datasets
+
     assert zett.read_texts(datasets.Dataset.from_dict({"text": ["x", "y", "z"]}), max_docs=2) == ["x", "y"]
     with pytest.raises(ValueError, match="no non-empty"):
         zett.read_texts([""])

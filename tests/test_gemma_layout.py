@@ -8,19 +8,35 @@ import json
 
 import numpy as np
 import pytest
+from benchmarks_paths import models_dir
+from conftest import PROBE_TEXTS, corpus_texts
+from gemma_layout import SPACE, TINY_TEXT, gemma_layout_from, tiny_gemma_layout
 from tokenizers import Tokenizer
 from transformers import AddedToken, PreTrainedTokenizerFast
 
 from hypernet.decompose import Decomposer
-from tokenizers_zoo import (Aligner, TokenKind, encode_text, load_tokenizer, match_specials, normalisation,
-                            surface_forms, token_kinds, verify_surface_forms)
+from tokenizers_zoo import (
+    Aligner,
+    TokenKind,
+    encode_text,
+    load_tokenizer,
+    match_specials,
+    normalisation,
+    surface_forms,
+    token_kinds,
+    verify_surface_forms,
+)
 
-from benchmarks_paths import models_dir
-from conftest import PROBE_TEXTS, corpus_texts
-from gemma_layout import SPACE, TINY_TEXT, gemma_layout_from, tiny_gemma_layout
-
-RUN_TEXTS = ["   A packet", "x\n    y  z", "| a   |        1 |", "  two", "end   ", "a     b      c       d",
-             " " * 20 + "deep", "\t  \n   \n"]
+RUN_TEXTS = [
+    "   A packet",
+    "x\n    y  z",
+    "| a   |        1 |",
+    "  two",
+    "end   ",
+    "a     b      c       d",
+    " " * 20 + "deep",
+    "\t  \n   \n",
+]
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +100,17 @@ def test_byte_level_added_token_in_the_vocabulary(byte_bpe):
     spec = json.loads(byte_bpe.backend_tokenizer.to_str())
     vocab = spec["model"]["vocab"]
     piece = next(p for p in ("\u0120the", "\u0120quick", "\u0120brown") if p in vocab)
-    spec["added_tokens"].append({"id": vocab[piece], "content": piece, "single_word": False, "lstrip": False,
-                                 "rstrip": False, "normalized": False, "special": False})
+    spec["added_tokens"].append(
+        {
+            "id": vocab[piece],
+            "content": piece,
+            "single_word": False,
+            "lstrip": False,
+            "rstrip": False,
+            "normalized": False,
+            "special": False,
+        }
+    )
     tok = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(json.dumps(spec)))
     assert surface_forms(tok)[vocab[piece]] == b" " + piece[1:].encode()
     text = "jumps over" + piece.replace("\u0120", " ") + " lazy"
@@ -95,9 +120,11 @@ def test_byte_level_added_token_in_the_vocabulary(byte_bpe):
 
 def test_match_specials(gemma_like, spm_bpe):
     of = gemma_like.convert_tokens_to_ids
-    assert match_specials(gemma_like, spm_bpe) == {of("<bos>"): spm_bpe.convert_tokens_to_ids("<s>"),
-                                                   of("<eos>"): spm_bpe.convert_tokens_to_ids("</s>"),
-                                                   of("<unk>"): spm_bpe.convert_tokens_to_ids("<unk>")}
+    assert match_specials(gemma_like, spm_bpe) == {
+        of("<bos>"): spm_bpe.convert_tokens_to_ids("<s>"),
+        of("<eos>"): spm_bpe.convert_tokens_to_ids("</s>"),
+        of("<unk>"): spm_bpe.convert_tokens_to_ids("<unk>"),
+    }
     own = match_specials(gemma_like, gemma_like)
     assert all(k == v for k, v in own.items())
     assert of("<unused2>") in own and of("<end_of_turn>") in own
@@ -108,8 +135,10 @@ def _spans(tok, text, chunks):
     enc = tok(text, add_special_tokens=False, split_special_tokens=True, return_offsets_mapping=True)
     assert enc["input_ids"] == encode_text(tok, text)
     offsets = np.array(enc["offset_mapping"])
-    return {int(c): (int(offsets[chunks == c, 0].min()), int(offsets[chunks == c, 1].max()))
-            for c in np.unique(chunks[chunks >= 0])}
+    return {
+        int(c): (int(offsets[chunks == c, 0].min()), int(offsets[chunks == c, 1].max()))
+        for c in np.unique(chunks[chunks >= 0])
+    }
 
 
 @pytest.mark.parametrize("student", ["byte_bpe", "spm_bpe"])
@@ -149,7 +178,7 @@ def test_real_gemma3_tokenizer_json_matches_the_gguf(tmp_path):
         assert encode_text(published, text) == encode_text(gguf, text)
         verify_surface_forms(published, text)
     forms, kinds = surface_forms(published), token_kinds(published)
-    assert forms[:len(gguf)] == surface_forms(gguf)
+    assert forms[: len(gguf)] == surface_forms(gguf)
     differ = {forms[i] for i, k in enumerate(token_kinds(gguf)) if k is not kinds[i]}
     assert differ == {b"<start_of_image>", b"<end_of_image>"}  # user-defined in the GGUF, special in the file
     assert match_specials(published, gguf) == {i: i for i in match_specials(published, gguf)}

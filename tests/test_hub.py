@@ -11,16 +11,27 @@ import huggingface_hub
 import pytest
 import torch
 import yaml
+from conftest import tiny_llama
 
 import zett
 from hypernet import Hypernet, HypernetConfig
 from zett.cli import main
 
-from conftest import tiny_llama
-
 SMALL = dict(hidden_size=32, num_heads=4, num_layers=2)
-FIELDS = ("hidden_size", "num_layers", "num_heads", "ffn_mult", "max_subtokens", "base_model", "base_vocab_size",
-          "embedding_dim", "tied", "num_fallback", "fingerprint", "library_version")
+FIELDS = (
+    "hidden_size",
+    "num_layers",
+    "num_heads",
+    "ffn_mult",
+    "max_subtokens",
+    "base_model",
+    "base_vocab_size",
+    "embedding_dim",
+    "tied",
+    "num_fallback",
+    "fingerprint",
+    "library_version",
+)
 
 
 @pytest.fixture
@@ -42,8 +53,9 @@ def front(card: str) -> dict:
 
 
 def same_predictions(a: Hypernet, b: Hypernet, tok) -> bool:
-    return torch.equal(a.predict(tok).input, b.predict(tok).input) and torch.equal(a.predict(tok).output,
-                                                                                b.predict(tok).output)
+    return torch.equal(a.predict(tok).input, b.predict(tok).input) and torch.equal(
+        a.predict(tok).output, b.predict(tok).output
+    )
 
 
 def test_flat_config_and_card_with_front_matter(saved):
@@ -75,8 +87,10 @@ def test_the_older_nested_config_still_loads(saved, byte_bpe, spm_bpe, tmp_path)
 
     shipped = json.loads((SHIPPED_DIR / "smollm2-135m" / "config.json").read_text())
     assert shipped["model_type"] == "zett_hypernet" and shipped["fingerprint"] == "6aa3805ef3cf349a0e853e25ff7e770d"
-    assert front((SHIPPED_DIR / "smollm2-135m" / "README.md").read_text())["base_model"] == \
-        "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert (
+        front((SHIPPED_DIR / "smollm2-135m" / "README.md").read_text())["base_model"]
+        == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    )
 
 
 def test_from_pretrained_a_hub_id_passes_the_hub_arguments(saved, byte_bpe, spm_bpe, tmp_path, monkeypatch):
@@ -90,14 +104,16 @@ def test_from_pretrained_a_hub_id_passes_the_hub_arguments(saved, byte_bpe, spm_
         return str(cache)
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
-    loaded = zett.Hypernet.from_pretrained("me/tiny-hn", model, byte_bpe, revision="v1", token="t0k",
-                                           cache_dir=tmp_path / "c", local_files_only=True)
+    loaded = zett.Hypernet.from_pretrained(
+        "me/tiny-hn", model, byte_bpe, revision="v1", token="t0k", cache_dir=tmp_path / "c", local_files_only=True
+    )
     repo, kw = calls[0]
     assert repo == "me/tiny-hn" and kw["revision"] == "v1" and kw["token"] == "t0k"
     assert kw["cache_dir"] == tmp_path / "c" and kw["local_files_only"] is True
     assert {"config.json", "model.safetensors"} <= set(kw["allow_patterns"])
-    assert loaded.source == "me/tiny-hn@v1" and same_predictions(loaded, Hypernet.from_pretrained(path, model,
-                                                                                                 byte_bpe), spm_bpe)
+    assert loaded.source == "me/tiny-hn@v1" and same_predictions(
+        loaded, Hypernet.from_pretrained(path, model, byte_bpe), spm_bpe
+    )
     new, _ = zett.transfer(model, spm_bpe, base_tokenizer=byte_bpe, hypernet="me/tiny-hn")  # by id, through transfer
     assert new.config.zett["hypernet"] == "me/tiny-hn" and len(calls) == 2
 
@@ -167,8 +183,19 @@ def test_broken_files_are_one_line_errors_naming_them(saved, tmp_path, byte_bpe,
     with pytest.raises(ValueError, match="model.safetensors is truncated") as exc:
         Hypernet.from_pretrained(path)
     assert str(weights) in str(exc.value) and "\n" not in str(exc.value)
-    code = main(["transfer", "--model", str(tiny_model_dir), "--tokenizer", "byte", "--hypernet", str(path),
-                 "--out", str(tmp_path / "out")])
+    code = main(
+        [
+            "transfer",
+            "--model",
+            str(tiny_model_dir),
+            "--tokenizer",
+            "byte",
+            "--hypernet",
+            str(path),
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     err = capsys.readouterr().err  # transformers' progress bars, then the error
     last = err.rstrip("\n").split("\n")[-1]
     assert code == 1 and "Traceback" not in err and err.count("zett: error") == 1
@@ -220,18 +247,22 @@ def test_load_model_passes_from_pretrained_arguments(tiny_model_dir, byte_bpe, m
         return original(name, **kw)
 
     monkeypatch.setattr(models.AutoModelForCausalLM, "from_pretrained", spy)
-    model, tok = zett.load_model(tiny_model_dir, dtype=torch.bfloat16, revision="main", trust_remote_code=False,
-                                 device_map="cpu")
+    model, tok = zett.load_model(
+        tiny_model_dir, dtype=torch.bfloat16, revision="main", trust_remote_code=False, device_map="cpu"
+    )
     assert next(model.parameters()).dtype == torch.bfloat16 and len(tok) == len(byte_bpe)
-    assert seen[-1] == (str(tiny_model_dir), {"dtype": torch.bfloat16, "revision": "main",
-                                              "trust_remote_code": False, "device_map": "cpu"})
+    assert seen[-1] == (
+        str(tiny_model_dir),
+        {"dtype": torch.bfloat16, "revision": "main", "trust_remote_code": False, "device_map": "cpu"},
+    )
     with pytest.raises(ValueError, match="not both"):
         zett.load_model(tiny_model_dir, device="cpu", device_map="cpu")
     # a Hub id: the model and the tokenizer come from the same revision, with the same token
     tok_calls = []
     monkeypatch.setattr(models.AutoModelForCausalLM, "from_pretrained", lambda name, **kw: original(tiny_model_dir))
-    monkeypatch.setattr(models.AutoTokenizer, "from_pretrained",
-                        lambda name, **kw: tok_calls.append((name, kw)) or byte_bpe)
+    monkeypatch.setattr(
+        models.AutoTokenizer, "from_pretrained", lambda name, **kw: tok_calls.append((name, kw)) or byte_bpe
+    )
     zett.load_model("org/model", revision="abc123", token="t0k", device_map="cpu")
     assert tok_calls == [("org/model", {"revision": "abc123", "token": "t0k"})]
 
@@ -258,12 +289,18 @@ def test_a_trained_hypernetworks_card_has_front_matter(tmp_path):
 
     run = tmp_path / "run"  # what train-hypernet leaves: its config and metrics
     run.mkdir()
-    (run / "config.yaml").write_text(yaml.safe_dump({"base_model": "/models/tiny.gguf", "run_dir": str(run),
-                                                     "steps": 1}))
-    (run / "metrics.jsonl").write_text(json.dumps({"step": 1, "loss": 2.0, "seconds": 3.0, "lr": 1e-4,
-                                                   "student_tokens_seen": 100}) + "\n")
+    (run / "config.yaml").write_text(
+        yaml.safe_dump({"base_model": "/models/tiny.gguf", "run_dir": str(run), "steps": 1})
+    )
+    (run / "metrics.jsonl").write_text(
+        json.dumps({"step": 1, "loss": 2.0, "seconds": 3.0, "lr": 1e-4, "student_tokens_seen": 100}) + "\n"
+    )
     card = hypernet_card(run, name="tiny-hn", base_model="org/tiny", hardware="machine Z")
-    assert front(card) == {"base_model": "org/tiny", "library_name": "zett", "license": "other",
-                           "tags": ["zett", "hypernetwork", "tokenizer-transfer"]}
+    assert front(card) == {
+        "base_model": "org/tiny",
+        "library_name": "zett",
+        "license": "other",
+        "tags": ["zett", "hypernetwork", "tokenizer-transfer"],
+    }
     assert "\n# tiny-hn: a zett hypernetwork for org/tiny\n" in card
     assert "base_model" not in front(hypernet_card(run, name="tiny-hn", base_model="/models/tiny.gguf"))

@@ -6,13 +6,12 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from conftest import tiny_llama
 from safetensors.torch import load_file
 
 import zett
 from hypernet import Hypernet, HypernetConfig, get_predictor
 from tokenizers_zoo import TokenKind, byte_tokenizer, token_kinds
-
-from conftest import tiny_llama
 
 SMALL = dict(hidden_size=32, num_heads=4, num_layers=2)
 
@@ -149,8 +148,11 @@ def test_the_shipped_hypernetwork_loads_by_name(byte_bpe):
     lines = training.splitlines()
     header = next(line for line in lines if line.startswith("| leg |"))
     columns = [c.strip() for c in header.strip("|").split("|")]
-    rows = [dict(zip(columns, (c.strip() for c in line.strip("|").split("|")), strict=True))
-            for line in lines if line.startswith("| ") and line[2].isdigit()]
+    rows = [
+        dict(zip(columns, (c.strip() for c in line.strip("|").split("|")), strict=True))
+        for line in lines
+        if line.startswith("| ") and line[2].isdigit()
+    ]
     for name, leg in zip(names, legs):
         row = next(r for r in rows if r["config"] == f"`examples/{name}`, `steps: {leg['steps']}`")
         assert float(row["peak lr"]) == leg["lr"]

@@ -13,8 +13,12 @@ def make_batch(seed=0, b=2, lt=9, ls=12, vt=11, vs=7):
     g = torch.Generator().manual_seed(seed)
     t_chunk = torch.tensor([[-1, 0, 0, 1, 2, 2, 3, 4, -1], [-1, 0, 1, 1, 2, 3, -1, -1, -1]])
     s_chunk = torch.tensor([[-1, 0, 1, 1, 1, 2, 3, 3, 4, -1, -1, -1], [-1, 0, 0, 1, 2, 3, 3, -1, -1, -1, -1, -1]])
-    batch = {"teacher_chunk_id": t_chunk, "student_chunk_id": s_chunk, "num_chunks": torch.tensor([5, 4]),
-             "student_attention_mask": torch.ones(b, ls, dtype=torch.long)}
+    batch = {
+        "teacher_chunk_id": t_chunk,
+        "student_chunk_id": s_chunk,
+        "num_chunks": torch.tensor([5, 4]),
+        "student_attention_mask": torch.ones(b, ls, dtype=torch.long),
+    }
     t_logits = torch.randn(b, lt, vt, generator=g) * 2
     s_logits = torch.randn(b, ls, vs, generator=g) * 2
     t_ids = torch.randint(0, vt, (b, lt), generator=g)
@@ -67,12 +71,19 @@ def test_binary_kl_hand_computed():
 
 def test_alm_hand_computed_with_merging():
     # one sequence, 2 chunks of one token each; teacher boundary mass after chunk 0 is 0.05 < θ: merged
-    batch = {"teacher_chunk_id": torch.tensor([[-1, 0, 1]]), "student_chunk_id": torch.tensor([[-1, 0, 1]]),
-             "num_chunks": torch.tensor([2])}
-    t = {"token_logprobs": torch.tensor([[0.0, math.log(0.5), math.log(0.4)]]),
-         "boundary_logprobs": torch.tensor([[0.0, math.log(0.05), math.log(0.9)]])}
-    s = {"token_logprobs": torch.tensor([[0.0, math.log(0.3), math.log(0.2)]]),
-         "boundary_logprobs": torch.tensor([[0.0, math.log(0.5), math.log(0.6)]])}
+    batch = {
+        "teacher_chunk_id": torch.tensor([[-1, 0, 1]]),
+        "student_chunk_id": torch.tensor([[-1, 0, 1]]),
+        "num_chunks": torch.tensor([2]),
+    }
+    t = {
+        "token_logprobs": torch.tensor([[0.0, math.log(0.5), math.log(0.4)]]),
+        "boundary_logprobs": torch.tensor([[0.0, math.log(0.05), math.log(0.9)]]),
+    }
+    s = {
+        "token_logprobs": torch.tensor([[0.0, math.log(0.3), math.log(0.2)]]),
+        "boundary_logprobs": torch.tensor([[0.0, math.log(0.5), math.log(0.6)]]),
+    }
     lt = math.log(0.5) + math.log(0.4) + math.log(0.9)  # boundary only at the group's last member
     ls = math.log(0.3) + math.log(0.2) + math.log(0.6)
     expected = binary_f_divergence(torch.tensor([lt]), torch.tensor([ls]), tau=10.0).item()
@@ -83,20 +94,29 @@ def test_alm_hand_computed_with_merging():
     assert alm_loss(t, s, batch, tau=10.0, merge=False).item() == pytest.approx((e0 + e1).item() / 2, rel=1e-5)
     # the global normaliser divides the sum instead of the local count
     assert alm_loss(t, s, batch, tau=10.0, merge=False, normalizer=4).item() == pytest.approx(
-        (e0 + e1).item() / 4, rel=1e-5)
+        (e0 + e1).item() / 4, rel=1e-5
+    )
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("tau", [1.0, 100.0, 1e4])
 def test_stable_at_extremes(dtype, tau):
-    batch = {"teacher_chunk_id": torch.tensor([[-1, 0, 1, 2, 3]]), "student_chunk_id": torch.tensor([[-1, 0, 1, 2, 3]]),
-             "num_chunks": torch.tensor([4])}
+    batch = {
+        "teacher_chunk_id": torch.tensor([[-1, 0, 1, 2, 3]]),
+        "student_chunk_id": torch.tensor([[-1, 0, 1, 2, 3]]),
+        "num_chunks": torch.tensor([4]),
+    }
     t_lp = torch.tensor([[0.0, -1e-9, -1e4, -30.0, -1e-3]], dtype=dtype)
     s_lp = torch.tensor([[0.0, -60.0, -1e-9, -1e-7, -1e4]], dtype=dtype).requires_grad_(True)
     bnd = torch.tensor([[0.0, -1e-9, -50.0, -0.1, -1e-9]], dtype=dtype)
     for kind in ("kl", "tvd", "abs"):
-        loss = alm_loss({"token_logprobs": t_lp, "boundary_logprobs": bnd},
-                        {"token_logprobs": s_lp, "boundary_logprobs": bnd}, batch, tau=tau, divergence=kind)
+        loss = alm_loss(
+            {"token_logprobs": t_lp, "boundary_logprobs": bnd},
+            {"token_logprobs": s_lp, "boundary_logprobs": bnd},
+            batch,
+            tau=tau,
+            divergence=kind,
+        )
         (grad,) = torch.autograd.grad(loss, s_lp)
         assert torch.isfinite(loss) and torch.isfinite(grad).all(), (kind, tau, dtype)
 
@@ -135,19 +155,24 @@ def test_hidden_state_term():
     h_t = torch.randn(2, 9, 4)
     t = dict(zeros, hidden=h_t)
     same_batch = dict(batch, student_chunk_id=batch["teacher_chunk_id"])
-    assert alm_loss(t, dict(zeros, hidden=h_t.clone()), same_batch, hidden_weight=1.0).item() == pytest.approx(0, abs=1e-6)
+    assert alm_loss(t, dict(zeros, hidden=h_t.clone()), same_batch, hidden_weight=1.0).item() == pytest.approx(
+        0, abs=1e-6
+    )
     assert alm_loss(t, dict(zeros, hidden=h_t + 1), same_batch, hidden_weight=1.0).item() > 0.01
     with pytest.raises(ValueError, match="hidden_proj"):
         alm_loss(t, dict(zeros, hidden=torch.randn(2, 9, 3)), same_batch, hidden_weight=1.0)
     proj = torch.nn.Linear(3, 4)
-    assert torch.isfinite(alm_loss(t, dict(zeros, hidden=torch.randn(2, 9, 3)), same_batch, hidden_weight=1.0,
-                                   hidden_proj=proj))
+    assert torch.isfinite(
+        alm_loss(t, dict(zeros, hidden=torch.randn(2, 9, 3)), same_batch, hidden_weight=1.0, hidden_proj=proj)
+    )
 
 
 def test_uld_and_sft():
     batch, (t_logits, t_ids, t_bnd), (s_logits, s_ids, s_bnd) = make_batch()
     same = dict(batch, student_chunk_id=batch["teacher_chunk_id"])
-    assert get_loss("uld")({"logits": t_logits}, {"logits": t_logits.clone()}, same).item() == pytest.approx(0, abs=1e-6)
+    assert get_loss("uld")({"logits": t_logits}, {"logits": t_logits.clone()}, same).item() == pytest.approx(
+        0, abs=1e-6
+    )
     # ULD compares sorted probabilities: a permuted vocabulary costs nothing
     perm = t_logits[..., torch.randperm(t_logits.shape[-1])]
     assert get_loss("uld")({"logits": t_logits}, {"logits": perm}, same).item() == pytest.approx(0, abs=1e-6)
@@ -162,8 +187,9 @@ def test_uld_and_sft():
 def test_stats_from_hidden_states_equal_stats_from_full_logits():
     """The teacher's blockwise path (logits a block of positions at a time) gives the same statistics."""
     from conftest import tiny_llama
-    from zett.training.teacher import output_projection
+
     from zett.losses.stats import hidden_token_stats
+    from zett.training.teacher import output_projection
 
     model = tiny_llama(100, seed=7)
     ids = torch.randint(0, 100, (2, 9), generator=torch.Generator().manual_seed(0))

@@ -4,12 +4,11 @@ import time
 
 import pytest
 import torch
+from benchmarks_paths import smollm2_gguf
+from conftest import ASSETS, assets_or_skip
 
 import zett
 from tokenizers_zoo import encode_text
-
-from benchmarks_paths import smollm2_gguf
-from conftest import ASSETS, assets_or_skip
 
 pytestmark = pytest.mark.slow
 
@@ -47,16 +46,17 @@ def test_cards_name_a_gguf_base_by_its_file(smollm2):
 def test_transfer_to_qwen3_is_usable(smollm2):
     model, _ = smollm2
     new, tok = zett.transfer(model, ASSETS / "tokenizers" / "qwen3")
-    bpb = zett.evaluate.bits_per_byte(new, tok, ["The cat sat on the mat and looked out of the window."] * 2,
-                                      progress=False)
+    bpb = zett.evaluate.bits_per_byte(
+        new, tok, ["The cat sat on the mat and looked out of the window."] * 2, progress=False
+    )
     assert bpb < 3.0  # random embeddings give > 10
 
 
 def test_gemma3_gguf_tokenizer_is_exact():
     from benchmarks_paths import models_dir
-    from tokenizers_zoo import load_tokenizer, normalisation, verify_surface_forms
-
     from conftest import corpus_texts
+
+    from tokenizers_zoo import load_tokenizer, normalisation, verify_surface_forms
 
     path = models_dir() / "gemma-3-270m-q4_k_m.gguf"
     if not path.exists():
@@ -74,6 +74,7 @@ def test_shipped_hypernet_beats_fvt_on_bytes_and_llama2(smollm2):
     texts = [t[:600] for t in read_texts(assets_or_skip() / "corpus" / "de.valid.jsonl", max_docs=1)]
     for target in ("byte", assets_or_skip() / "tokenizers" / "llama2"):
         fvt = zett.evaluate.bits_per_byte(*zett.transfer(model, target, base_tokenizer=tok), texts, progress=False)
-        hn = zett.evaluate.bits_per_byte(*zett.transfer(model, target, base_tokenizer=tok, hypernet="smollm2-135m"),
-                                         texts, progress=False)
+        hn = zett.evaluate.bits_per_byte(
+            *zett.transfer(model, target, base_tokenizer=tok, hypernet="smollm2-135m"), texts, progress=False
+        )
         assert hn < fvt, target

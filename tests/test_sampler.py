@@ -3,12 +3,11 @@
 from collections import Counter
 
 import pytest
+from conftest import PROBE_TEXTS, REAL_TOKENIZERS, TRAIN_TEXT, assets_or_skip, corpus_texts
 from transformers import AutoTokenizer
 
 from tokenizers_zoo import TokenizerSampler, byte_tokenizer, encode_text, verify_surface_forms, vocabulary
 from tokenizers_zoo.sampler import MAX_PIECE_BYTES, whitespace_pieces
-
-from conftest import PROBE_TEXTS, REAL_TOKENIZERS, TRAIN_TEXT, assets_or_skip, corpus_texts
 
 TEXTS = TRAIN_TEXT[:6]
 
@@ -65,8 +64,10 @@ def test_mix_of_base_real_and_byte(byte_bpe, spm_bpe):
     draw = TokenizerSampler(byte_bpe, TEXTS, real=real, p_real=1.0).sample(0)
     assert draw.source == "real:spm" and draw.tokenizer is spm_bpe
     assert TokenizerSampler(byte_bpe, TEXTS, p_base=1.0).sample(0).tokenizer is byte_bpe
-    sources = Counter(TokenizerSampler(byte_bpe, TEXTS, real=real, p_real=0.3, p_byte=0.3,
-                                       vocab_size=(600, 600)).sample(s).source for s in range(30))
+    sources = Counter(
+        TokenizerSampler(byte_bpe, TEXTS, real=real, p_real=0.3, p_byte=0.3, vocab_size=(600, 600)).sample(s).source
+        for s in range(30)
+    )
     assert set(sources) == {"unigram", "real:spm", "byte"}
     with pytest.raises(ValueError, match="real="):
         TokenizerSampler(byte_bpe, p_real=0.5)
@@ -79,8 +80,9 @@ def test_sampled_from_real_text_exact_on_every_language():
 
     base = load_tokenizer(assets / "tokenizers" / "smollm2")
     texts = corpus_texts("valid", per_lang=2)
-    sampler = TokenizerSampler(base, [t[:1500] for t in corpus_texts("train", per_lang=20)], stride=4,
-                               vocab_size=(4096, 8192))
+    sampler = TokenizerSampler(
+        base, [t[:1500] for t in corpus_texts("train", per_lang=20)], stride=4, vocab_size=(4096, 8192)
+    )
     tok = sampler.sample(1).tokenizer
     for text in texts:
         verify_surface_forms(tok, text)

@@ -1,11 +1,18 @@
 """Joined surface forms reproduce the text's bytes (SPEC §3.1), on real and in-process tokenizers."""
 
 import pytest
-
-from tokenizers_zoo import (TokenKind, byte_tokenizer, encode_text, load_tokenizer, normalisation, surface_forms,
-                            token_kinds, verify_surface_forms)
-
 from conftest import ASSETS, PROBE_TEXTS, REAL_TOKENIZERS, assets_or_skip, corpus_texts
+
+from tokenizers_zoo import (
+    TokenKind,
+    byte_tokenizer,
+    encode_text,
+    load_tokenizer,
+    normalisation,
+    surface_forms,
+    token_kinds,
+    verify_surface_forms,
+)
 
 SPECIAL_STRINGS = ["<s> </s> <unk> <|endoftext|> <|im_start|>user\n[INST] hi [/INST]<|im_end|>"]
 
@@ -30,6 +37,7 @@ def test_real_tokenizers_exact_on_corpus(name, corpus):
             expected = b" " + expected if text else expected
         if rep.unicode_form:
             import unicodedata
+
             expected = unicodedata.normalize(rep.unicode_form, text).encode("utf-8")
         assert joined == expected, f"{name}: mismatch on {text[:60]!r}"
 

@@ -4,14 +4,24 @@ import base64
 import json
 
 import pytest
-from transformers import AutoTokenizer
-
-from tokenizers_zoo import (TokenKind, added_specials, byte_tokenizer, convert_to_byte_level, encode_text,
-                            is_byte_tokenizer, load_tokenizer, match_specials, normalisation, surface_forms,
-                            token_kinds, verify_surface_forms)
-
 from benchmarks_paths import smollm2_gguf
 from conftest import ASSETS, PROBE_TEXTS, assets_or_skip
+from transformers import AutoTokenizer
+
+from tokenizers_zoo import (
+    TokenKind,
+    added_specials,
+    byte_tokenizer,
+    convert_to_byte_level,
+    encode_text,
+    is_byte_tokenizer,
+    load_tokenizer,
+    match_specials,
+    normalisation,
+    surface_forms,
+    token_kinds,
+    verify_surface_forms,
+)
 
 
 def test_byte_tokenizer_layout_and_roundtrip(tmp_path, byte_bpe):

@@ -5,27 +5,45 @@ import json
 
 import pytest
 import torch
+from conftest import one_and_two_processes, tiny_llama
 
 import zett
 from hypernet import Hypernet, HypernetConfig
 from tokenizers_zoo import encode_text
 
-from conftest import one_and_two_processes, tiny_llama
-
 # not the tokenizers' training texts (spm_bpe learned those whole lines as single tokens)
-TEXTS = ["The lazy dog jumps over the quick brown fox, and the fox naps.",
-         "Der faule Hund springt; der schnelle Fuchs schläft über den Hund.",
-         "def jump(fox, dog):\n    return fox + dog  # über\n",
-         "Быстрая собака и ленивая лиса: jumps over 12 dogs.",
-         "Le chien paresseux saute, naïvement, par-dessus le renard rapide.",
-         "日本語と中文 and the quick dog 🤖 spaces  and\ttabs."]
+TEXTS = [
+    "The lazy dog jumps over the quick brown fox, and the fox naps.",
+    "Der faule Hund springt; der schnelle Fuchs schläft über den Hund.",
+    "def jump(fox, dog):\n    return fox + dog  # über\n",
+    "Быстрая собака и ленивая лиса: jumps over 12 dogs.",
+    "Le chien paresseux saute, naïvement, par-dessus le renard rapide.",
+    "日本語と中文 and the quick dog 🤖 spaces  and\ttabs.",
+]
 
 
 def config(tmp_path, name="run", **over):
-    base = dict(run_dir=str(tmp_path / name), steps=6, batch_size=4, max_length=40, vocab_size=[512, 700],
-                startup_texts=12, window=3, real_tokenizers=[], p_real=0.0, p_byte=0.25, negatives=64,
-                eval_tokenizers=[], save_every=2, data=TEXTS, eval_data=TEXTS[:2], num_workers=0, lr=3e-3,
-                warmup_steps=1, hypernet=dict(hidden_size=32, num_heads=4, num_layers=2))
+    base = dict(
+        run_dir=str(tmp_path / name),
+        steps=6,
+        batch_size=4,
+        max_length=40,
+        vocab_size=[512, 700],
+        startup_texts=12,
+        window=3,
+        real_tokenizers=[],
+        p_real=0.0,
+        p_byte=0.25,
+        negatives=64,
+        eval_tokenizers=[],
+        save_every=2,
+        data=TEXTS,
+        eval_data=TEXTS[:2],
+        num_workers=0,
+        lr=3e-3,
+        warmup_steps=1,
+        hypernet=dict(hidden_size=32, num_heads=4, num_layers=2),
+    )
     base.update(over)
     return base
 
@@ -41,8 +59,17 @@ def test_it_trains_and_only_the_hypernet_changes(tmp_path, base, spm_bpe):
     spm_dir = tmp_path / "spm"
     spm_bpe.save_pretrained(spm_dir)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    cfg = config(tmp_path, steps=25, data=TEXTS[:4], real_tokenizers=[str(spm_dir)], p_real=1.0, p_byte=0.0,
-                 eval_tokenizers=[str(spm_dir)], lr=1e-2, losses={"alm": 1.0, "lexical": 0.1})
+    cfg = config(
+        tmp_path,
+        steps=25,
+        data=TEXTS[:4],
+        real_tokenizers=[str(spm_dir)],
+        p_real=1.0,
+        p_byte=0.0,
+        eval_tokenizers=[str(spm_dir)],
+        lr=1e-2,
+        losses={"alm": 1.0, "lexical": 0.1},
+    )
     torch.manual_seed(zett.HypernetTrainConfig(**cfg).seed)  # as train_hypernet seeds before it builds its network
     fresh = Hypernet.for_base(model, tok, HypernetConfig(**cfg["hypernet"]))
     result = zett.train_hypernet(cfg, base_model=model, base_tokenizer=tok, progress=False)
@@ -69,8 +96,13 @@ def test_it_trains_and_only_the_hypernet_changes(tmp_path, base, spm_bpe):
 def test_killed_run_resumes_exactly(tmp_path, base):
     model, tok = base
     whole = zett.train_hypernet(config(tmp_path, "whole"), base_model=model, base_tokenizer=tok, progress=False)
-    first = zett.train_hypernet(config(tmp_path, "killed"), base_model=model, base_tokenizer=tok, progress=False,
-                                on_step=lambda step, row: step < 3)  # dies after step 3; checkpoint at step 2
+    first = zett.train_hypernet(
+        config(tmp_path, "killed"),
+        base_model=model,
+        base_tokenizer=tok,
+        progress=False,
+        on_step=lambda step, row: step < 3,
+    )  # dies after step 3; checkpoint at step 2
     assert first.steps == 3
     resumed = zett.train_hypernet(config(tmp_path, "killed"), base_model=model, base_tokenizer=tok, progress=False)
     assert resumed.steps == 6 and resumed.metrics[0]["step"] == 3
@@ -78,8 +110,9 @@ def test_killed_run_resumes_exactly(tmp_path, base):
     assert [r["step"] for r in rows] == [r["step"] for r in whole.metrics]  # each step once: 1..6, then the eval
     assert [r["loss"] for r in rows if "loss" in r] == pytest.approx([m["loss"] for m in whole.metrics if "loss" in m])
     assert resumed.metrics[-2]["student_tokens_seen"] == whole.metrics[-2]["student_tokens_seen"]  # counts carry on
-    assert [m["source"] for m in resumed.metrics if "source" in m] == \
-        [m["source"] for m in whole.metrics if "source" in m][2:]
+    assert [m["source"] for m in resumed.metrics if "source" in m] == [
+        m["source"] for m in whole.metrics if "source" in m
+    ][2:]
     for (name, a), (_, b) in zip(whole.hypernet.state_dict().items(), resumed.hypernet.state_dict().items()):
         assert torch.allclose(a, b, atol=1e-6), name
 
@@ -89,11 +122,20 @@ def test_init_from_continues_a_trained_network_and_its_card_cites_it(tmp_path, b
 
     model, tok = base
     model.name_or_path = "/cache/converted-base"  # as a GGUF-loaded base names itself: a local path
-    zett.train_hypernet(config(tmp_path, "first", steps=12, lr=1e-2), base_model=model, base_tokenizer=tok,
-                        progress=False)
+    zett.train_hypernet(
+        config(tmp_path, "first", steps=12, lr=1e-2), base_model=model, base_tokenizer=tok, progress=False
+    )
     parent = export_hypernet(tmp_path / "first", tmp_path / "parent", compare_fvt=False, dtype=torch.float32)
-    cfg = config(tmp_path, "second", steps=2, eval_every=5, eval_tokenizers=["byte"], init_from=str(parent), lr=1e-4,
-                 mixed_precision="bf16")  # its autocast wrapper must not leak into the evaluations
+    cfg = config(
+        tmp_path,
+        "second",
+        steps=2,
+        eval_every=5,
+        eval_tokenizers=["byte"],
+        init_from=str(parent),
+        lr=1e-4,
+        mixed_precision="bf16",
+    )  # its autocast wrapper must not leak into the evaluations
     result = zett.train_hypernet(cfg, base_model=model, base_tokenizer=tok, progress=False)
     rows = [json.loads(line) for line in (tmp_path / "second" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if "eval_bpb" in r] == [0, 2]
@@ -101,7 +143,8 @@ def test_init_from_continues_a_trained_network_and_its_card_cites_it(tmp_path, b
     # the logged starting point is the parent's own zero-shot transfer, in full precision as a user gets it
     new, byte = zett.transfer(model, "byte", base_tokenizer=tok, hypernet=start)
     assert rows[0]["eval_bpb"]["byte"]["all"] == pytest.approx(
-        zett.evaluate.bits_per_byte(new, byte, TEXTS[:2], progress=False), rel=1e-6)
+        zett.evaluate.bits_per_byte(new, byte, TEXTS[:2], progress=False), rel=1e-6
+    )
     # two small steps from the parent: near it, nowhere near a fresh network
     fresh = Hypernet.for_base(model, tok, HypernetConfig(**cfg["hypernet"]))
     name = "heads.0.2.weight"
@@ -117,10 +160,18 @@ def test_init_from_continues_a_trained_network_and_its_card_cites_it(tmp_path, b
     # a leg chained from a run's hypernet/ (no card there): the card renders that run's, so all legs are listed,
     # base model named as this export names it, each on the machine its run recorded
     assert rows[1]["hardware"] == this_machine() and "hardware" not in rows[2]  # a session's first step only
-    zett.train_hypernet(config(tmp_path, "third", steps=1, init_from=str(tmp_path / "second" / "hypernet")),
-                        base_model=model, base_tokenizer=tok, progress=False)
-    card = (export_hypernet(tmp_path / "third", tmp_path / "grandchild", compare_fvt=False, base_model="org/base",
-                            hardware="machine Z") / "README.md").read_text()
+    zett.train_hypernet(
+        config(tmp_path, "third", steps=1, init_from=str(tmp_path / "second" / "hypernet")),
+        base_model=model,
+        base_tokenizer=tok,
+        progress=False,
+    )
+    card = (
+        export_hypernet(
+            tmp_path / "third", tmp_path / "grandchild", compare_fvt=False, base_model="org/base", hardware="machine Z"
+        )
+        / "README.md"
+    ).read_text()
     legs = table_rows(card)
     assert [r["leg"] for r in legs] == ["1", "2", "3"] and [r["steps in all"] for r in legs] == ["12", "14", "15"]
     assert [r["machine"] for r in legs] == [this_machine(), this_machine(), "machine Z"]  # each as its run recorded
@@ -131,8 +182,12 @@ def test_init_from_continues_a_trained_network_and_its_card_cites_it(tmp_path, b
     with pytest.raises(ValueError, match="hidden_size 32 \\(init_from\\) vs 16"):
         zett.train_hypernet(bad, base_model=model, base_tokenizer=tok, progress=False)
     with pytest.raises(ValueError, match="trained for base model"):
-        zett.train_hypernet(config(tmp_path, "fourth", init_from=str(parent)), base_model=tiny_llama(len(tok), seed=4),
-                            base_tokenizer=tok, progress=False)
+        zett.train_hypernet(
+            config(tmp_path, "fourth", init_from=str(parent)),
+            base_model=tiny_llama(len(tok), seed=4),
+            base_tokenizer=tok,
+            progress=False,
+        )
 
 
 def test_config_errors(tmp_path, base):
@@ -150,13 +205,28 @@ def test_cli_train_hypernet_then_transfer(tmp_path, tiny_model_dir, capsys):
 
     from zett.cli import main
 
-    cfg = config(tmp_path, steps=2, base_model=str(tiny_model_dir), losses={"alm": 1.0, "sft": 0.5},
-                 eval_tokenizers=["byte"])
+    cfg = config(
+        tmp_path, steps=2, base_model=str(tiny_model_dir), losses={"alm": 1.0, "sft": 0.5}, eval_tokenizers=["byte"]
+    )
     (tmp_path / "hn.yaml").write_text(yaml.safe_dump(cfg))
     assert main(["train-hypernet", str(tmp_path / "hn.yaml")]) == 0
     hn = tmp_path / "run" / "hypernet"
-    assert main(["transfer", "--model", str(tiny_model_dir), "--tokenizer", "byte", "--hypernet", str(hn),
-                 "--out", str(tmp_path / "out")]) == 0
+    assert (
+        main(
+            [
+                "transfer",
+                "--model",
+                str(tiny_model_dir),
+                "--tokenizer",
+                "byte",
+                "--hypernet",
+                str(hn),
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
     card = (tmp_path / "out" / "README.md").read_text()
     assert "hypernet" in card
 
@@ -188,8 +258,10 @@ def test_cli_train_hypernet_then_transfer(tmp_path, tiny_model_dir, capsys):
 def test_run_facts_sum_wall_time_over_resumed_sessions(tmp_path):
     from zett.hypertrain.card import run_facts
 
-    rows = [{"loss": 1.0, "step": s, "seconds": t, "student_tokens_seen": 10 * s} for s, t in
-            [(1, 5.0), (2, 9.0), (3, 14.0), (3, 4.0), (4, 8.0)]]  # killed after step 3, resumed from step 2
+    rows = [
+        {"loss": 1.0, "step": s, "seconds": t, "student_tokens_seen": 10 * s}
+        for s, t in [(1, 5.0), (2, 9.0), (3, 14.0), (3, 4.0), (4, 8.0)]
+    ]  # killed after step 3, resumed from step 2
     rows.insert(3, {"step": 3, "eval_bpb": {"byte": {"en": 2.0}}})
     rows[0]["hardware"], rows[4]["hardware"] = "A", "B"  # each session's first step; resumed on another machine
     (tmp_path / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
@@ -245,9 +317,20 @@ def tiny_gemma3(vocab_size: int, dtype=torch.float32):
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
     torch.manual_seed(0)
-    config = Gemma3TextConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                              num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=128,
-                              sliding_window=16, pad_token_id=None, bos_token_id=None, eos_token_id=None)
+    config = Gemma3TextConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        max_position_embeddings=128,
+        sliding_window=16,
+        pad_token_id=None,
+        bos_token_id=None,
+        eos_token_id=None,
+    )
     return Gemma3ForCausalLM(config).to(dtype).eval()
 
 
@@ -272,6 +355,7 @@ def test_base_tokenizer_with_more_ids_than_rows_trains(tmp_path, base):
     longer = copy.deepcopy(tok)
     longer.add_special_tokens({"additional_special_tokens": ["<image_soft_token>"]})
     assert len(longer) == model.get_input_embeddings().weight.shape[0] + 1
-    result = zett.train_hypernet(config(tmp_path, steps=2, p_real=0.0, p_byte=1.0), base_model=model,
-                                 base_tokenizer=longer, progress=False)
+    result = zett.train_hypernet(
+        config(tmp_path, steps=2, p_real=0.0, p_byte=1.0), base_model=model, base_tokenizer=longer, progress=False
+    )
     assert result.steps == 2

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import REPO, TRAIN_TEXT, tiny_llama
 
 import zett
 from tokenizers_zoo import byte_tokenizer
-
-from conftest import REPO, TRAIN_TEXT, tiny_llama
 
 TEXTS = [t for t in TRAIN_TEXT[:6] if t][:4]
 
@@ -25,8 +24,9 @@ def setup(byte_bpe):
 
 
 def config(**kw):
-    base = dict(steps=2, batch_size=2, max_length=32, lr=3e-3, warmup_steps=0, losses={"alm": 1.0, "sft": 1.0},
-                save_every=2)
+    base = dict(
+        steps=2, batch_size=2, max_length=32, lr=3e-3, warmup_steps=0, losses={"alm": 1.0, "sft": 1.0}, save_every=2
+    )
     return zett.DistillConfig(**(base | kw))
 
 
@@ -72,16 +72,26 @@ def test_a_callers_accelerator_is_left_as_it_was(setup, fresh_accelerate_state):
 def test_checkpoints_never_unpickle_objects(setup, tmp_path):
     teacher, teacher_tok, fresh_student, student_tok = setup
     run = tmp_path / "run"
-    zett.distill(fresh_student(), student_tok, teacher, teacher_tok, TEXTS, config(steps=3), run_dir=run,
-                 progress=False, on_step=lambda step, row: step < 3)  # killed after step 3, checkpoint at 2
+    zett.distill(
+        fresh_student(),
+        student_tok,
+        teacher,
+        teacher_tok,
+        TEXTS,
+        config(steps=3),
+        run_dir=run,
+        progress=False,
+        on_step=lambda step, row: step < 3,
+    )  # killed after step 3, checkpoint at 2
     optimizer = run / "checkpoint" / "optimizer.pt"
     saved = torch.load(optimizer, weights_only=True)
     assert {"optimizer", "scheduler", "rng"} <= set(saved)
     marker = tmp_path / "ran"
     torch.save(dict(saved, optimizer=Marker(str(marker))), optimizer)  # as torch.save writes any object
     with pytest.raises(ValueError, match="holds more than tensors and plain values"):
-        zett.distill(fresh_student(), student_tok, teacher, teacher_tok, TEXTS, config(steps=3), run_dir=run,
-                     progress=False)
+        zett.distill(
+            fresh_student(), student_tok, teacher, teacher_tok, TEXTS, config(steps=3), run_dir=run, progress=False
+        )
     assert not marker.exists()
 
 
@@ -120,11 +130,23 @@ def test_trackers_get_every_row(setup, tmp_path, monkeypatch):
     from accelerate.tracking import LOGGER_TYPE_TO_CLASS, GeneralTracker
 
     teacher, teacher_tok, fresh_student, student_tok = setup
-    tracker = type("RecordingTracker", (Recording, GeneralTracker),
-                   {"name": "recording", "requires_logging_directory": False, "tracker": None, "calls": []})
+    tracker = type(
+        "RecordingTracker",
+        (Recording, GeneralTracker),
+        {"name": "recording", "requires_logging_directory": False, "tracker": None, "calls": []},
+    )
     monkeypatch.setitem(LOGGER_TYPE_TO_CLASS, "recording", tracker)
-    res = zett.distill(fresh_student(), student_tok, teacher, teacher_tok, TEXTS, config(log_with="recording"),
-                       eval_data=TEXTS[:1], run_dir=tmp_path, progress=False)
+    res = zett.distill(
+        fresh_student(),
+        student_tok,
+        teacher,
+        teacher_tok,
+        TEXTS,
+        config(log_with="recording"),
+        eval_data=TEXTS[:1],
+        run_dir=tmp_path,
+        progress=False,
+    )
     calls = tracker.calls
     assert calls[0] == ("init", "zett-distill") and calls[1] == ("start",) and calls[-1] == ("finish",)
     assert calls[2][0] == "config" and calls[2][1]["lr"] == 3e-3 and calls[2][1]["log_with"] == "recording"
@@ -147,19 +169,43 @@ def test_tracker_errors_are_one_line(setup, tmp_path):
 
     teacher, teacher_tok, fresh_student, student_tok = setup
     with pytest.raises(ValueError, match="unknown tracker 'nope'"):
-        zett.distill(fresh_student(), student_tok, teacher, teacher_tok, TEXTS, config(log_with=["nope"]),
-                     run_dir=tmp_path, progress=False)
+        zett.distill(
+            fresh_student(),
+            student_tok,
+            teacher,
+            teacher_tok,
+            TEXTS,
+            config(log_with=["nope"]),
+            run_dir=tmp_path,
+            progress=False,
+        )
     if "tensorboard" not in [str(getattr(t, "value", t)) for t in get_available_trackers()]:
         with pytest.raises(ValueError, match="tensorboard is not installed; pip install tensorboard"):
-            zett.distill(fresh_student(), student_tok, teacher, teacher_tok, TEXTS, config(log_with="tensorboard"),
-                         run_dir=tmp_path, progress=False)
+            zett.distill(
+                fresh_student(),
+                student_tok,
+                teacher,
+                teacher_tok,
+                TEXTS,
+                config(log_with="tensorboard"),
+                run_dir=tmp_path,
+                progress=False,
+            )
 
 
 def test_tensorboard_logs_go_to_the_run_directory(setup, tmp_path):
     pytest.importorskip("tensorboard")
     teacher, teacher_tok, fresh_student, student_tok = setup
-    zett.distill(fresh_student(), student_tok, teacher, teacher_tok, TEXTS, config(log_with="tensorboard"),
-                 run_dir=tmp_path, progress=False)
+    zett.distill(
+        fresh_student(),
+        student_tok,
+        teacher,
+        teacher_tok,
+        TEXTS,
+        config(log_with="tensorboard"),
+        run_dir=tmp_path,
+        progress=False,
+    )
     assert list((tmp_path / "logs" / "zett-distill").glob("events.out.tfevents.*"))
 
 
@@ -188,7 +234,8 @@ def test_eval_data_groups(tmp_path):
 
     for lang in ("de", "en"):
         (tmp_path / f"{lang}.valid.jsonl").write_text(
-            "".join(json.dumps({"text": f"{lang} text {i} " * 10}) + "\n" for i in range(3)))
+            "".join(json.dumps({"text": f"{lang} text {i} " * 10}) + "\n" for i in range(3))
+        )
     cfg = zett.HypernetTrainConfig(eval_data=str(tmp_path / "*.valid.jsonl"), eval_docs=2, eval_chars=12)
     assert eval_texts(cfg) == {"de": ["de text 0 de", "de text 1 de"], "en": ["en text 0 en", "en text 1 en"]}
     cfg = zett.HypernetTrainConfig(eval_data={"x": str(tmp_path / "en.valid.jsonl")}, eval_docs=1)

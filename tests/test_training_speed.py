@@ -3,14 +3,13 @@ and the exact ones train the same network as with the lever off, to float tolera
 
 import pytest
 import torch
+from conftest import TRAIN_TEXT, tiny_llama
+from test_train_hypernet import TEXTS as HYPER_TEXTS
+from test_train_hypernet import config as hyper_config
 
 import zett
 from tokenizers_zoo import byte_tokenizer
 from zett.training.teacher import Teacher, per_row
-
-from conftest import TRAIN_TEXT, tiny_llama
-from test_train_hypernet import TEXTS as HYPER_TEXTS
-from test_train_hypernet import config as hyper_config
 
 OFF = dict(unpadded=False, lazy_teacher=False, fused_adamw=False)
 DISTILL_TEXTS = [t for t in TRAIN_TEXT[:6] if t][:4]
@@ -83,8 +82,7 @@ def test_hypernet_levers_train_the_same_network(tmp_path, byte_bpe, monkeypatch)
     for name, levers in (("before", OFF), ("after", {})):
         calls.clear()
         teacher_calls.clear()
-        cfg = hyper_config(tmp_path, name, steps=4, losses={"sft": 1.0, "lexical": 0.1}, cache_teacher=False,
-                           **levers)
+        cfg = hyper_config(tmp_path, name, steps=4, losses={"sft": 1.0, "lexical": 0.1}, cache_teacher=False, **levers)
         runs[name] = zett.train_hypernet(cfg, base_model=model, base_tokenizer=tok, progress=False)
         runs[name].calls, runs[name].teacher = list(calls), len(teacher_calls)
     handle.remove()
@@ -105,13 +103,16 @@ def test_hypernet_levers_train_the_same_network(tmp_path, byte_bpe, monkeypatch)
 def test_alm_keeps_its_teacher_and_alignment_with_lazy_teacher(tmp_path, byte_bpe):
     model, tok = tiny_llama(len(byte_bpe), seed=3), byte_bpe
     losses = {"alm": 1.0, "sft": 1.0}
-    before = zett.train_hypernet(hyper_config(tmp_path, "b", steps=3, losses=losses, **OFF), base_model=model,
-                                 base_tokenizer=tok, progress=False)
-    after = zett.train_hypernet(hyper_config(tmp_path, "a", steps=3, losses=losses), base_model=model,
-                                base_tokenizer=tok, progress=False)
+    before = zett.train_hypernet(
+        hyper_config(tmp_path, "b", steps=3, losses=losses, **OFF), base_model=model, base_tokenizer=tok, progress=False
+    )
+    after = zett.train_hypernet(
+        hyper_config(tmp_path, "a", steps=3, losses=losses), base_model=model, base_tokenizer=tok, progress=False
+    )
     assert all(m["alm"] > 0 for m in after.metrics if "alm" in m)
-    assert [m["alm"] for m in after.metrics if "alm" in m] == \
-        pytest.approx([m["alm"] for m in before.metrics if "alm" in m], rel=1e-5)
+    assert [m["alm"] for m in after.metrics if "alm" in m] == pytest.approx(
+        [m["alm"] for m in before.metrics if "alm" in m], rel=1e-5
+    )
 
 
 def test_data_skips_alignment_only_when_no_loss_reads_it(tmp_path, byte_bpe):
@@ -135,8 +136,9 @@ def test_fused_adamw_is_used_and_gives_the_same_update():
     def train(fused):
         torch.manual_seed(0)
         net = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.LayerNorm(8))
-        opt, _ = make_optimizer(list(net.named_parameters()),
-                                zett.DistillConfig(fused_adamw=fused, warmup_steps=0, lr=1e-2))
+        opt, _ = make_optimizer(
+            list(net.named_parameters()), zett.DistillConfig(fused_adamw=fused, warmup_steps=0, lr=1e-2)
+        )
         for step in range(3):
             net(torch.randn(4, 8, generator=torch.Generator().manual_seed(step))).pow(2).sum().backward()
             opt.step()
@@ -170,8 +172,9 @@ def test_distill_levers_train_the_same_student(distill_setup, losses, monkeypatc
         teacher_calls.clear()
         student = fresh_student()
         calls, handle = body_lengths(student)
-        cfg = zett.DistillConfig(steps=3, batch_size=4, max_length=160, lr=3e-3, warmup_steps=0, losses=losses,
-                                 save_every=10, **levers)
+        cfg = zett.DistillConfig(
+            steps=3, batch_size=4, max_length=160, lr=3e-3, warmup_steps=0, losses=losses, save_every=10, **levers
+        )
         runs[name] = zett.distill(student, student_tok, teacher, teacher_tok, DISTILL_TEXTS, cfg, progress=False)
         runs[name].calls, runs[name].teacher = list(calls), len(teacher_calls)
         handle.remove()
@@ -244,8 +247,7 @@ def test_from_byte_level_shortcut_matches_a_character_walk():
 
 
 def test_base_surface_tables_are_built_once_per_base(byte_bpe, spm_bpe, unigram):
-    from hypernet import exact_matches
-    from hypernet import overlap
+    from hypernet import exact_matches, overlap
 
     overlap._BASE_FORMS.clear()
     first = exact_matches(spm_bpe, byte_bpe)

@@ -2,13 +2,12 @@
 
 import pytest
 import torch
+from conftest import tiny_llama
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import zett
 from hypernet import Decomposer
 from tokenizers_zoo import byte_tokenizer, encode_text, surface_forms, token_kinds
-
-from conftest import tiny_llama
 
 TEXT = "The quick brown fox jumps over the lazy dog. Der Fuchs springt."
 
@@ -37,7 +36,9 @@ def test_fvt_rows_and_exact_copies(byte_bpe, spm_bpe, tied):
     emb_in = new.get_input_embeddings().weight
     assert emb_in.shape == (len(spm_bpe), 32) and new.config.vocab_size == len(spm_bpe)
     base_in = model.get_input_embeddings().weight
-    base_forms = {f: i for i, f in enumerate(surface_forms(byte_bpe)) if f and token_kinds(byte_bpe)[i].value == "normal"}
+    base_forms = {
+        f: i for i, f in enumerate(surface_forms(byte_bpe)) if f and token_kinds(byte_bpe)[i].value == "normal"
+    }
     pieces = Decomposer(byte_bpe)(surface_forms(spm_bpe))
     checked_copy = checked_mean = 0
     for i, (form, kind) in enumerate(zip(surface_forms(spm_bpe), token_kinds(spm_bpe))):
@@ -116,6 +117,7 @@ def test_errors(byte_bpe, wordpiece, monkeypatch):
     with pytest.raises(ValueError, match="unknown tokenizer"):
         zett.transfer(model, "no-such-tokenizer-xyz", base_tokenizer=byte_bpe)
     import psutil
+
     monkeypatch.setattr(psutil, "virtual_memory", lambda: type("M", (), {"available": 1000})())
     with pytest.raises(ValueError, match="smaller vocabulary"):
         zett.transfer(model, "byte", base_tokenizer=byte_bpe)
@@ -183,8 +185,10 @@ def test_a_hypernetwork_transfer_matches_tokens_once(byte_bpe, spm_bpe, monkeypa
     t_ids, b_ids = hypernet.overlap.exact_matches(spm_bpe, byte_bpe, normal=copy_overlap)
     predicted = torch.ones(len(spm_bpe), dtype=torch.bool)
     predicted[t_ids] = False
-    for got, base, mine in ((new.get_input_embeddings().weight, model.get_input_embeddings().weight, alone.input),
-                            (new.get_output_embeddings().weight, model.get_output_embeddings().weight, alone.output)):
+    for got, base, mine in (
+        (new.get_input_embeddings().weight, model.get_input_embeddings().weight, alone.input),
+        (new.get_output_embeddings().weight, model.get_output_embeddings().weight, alone.output),
+    ):
         assert torch.equal(got[t_ids], base[b_ids])  # copied rows: the base's, bit for bit
         assert torch.allclose(got[predicted], mine[predicted], atol=1e-6)  # the rest: what the network predicts
 

@@ -25,8 +25,9 @@ ids ascending left to right and contiguous from 0, and the chunk count.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -103,8 +104,14 @@ class Aligner:
         self.student = _Side(student_tokenizer)
         self.check = check if check is not None else not (self.teacher.exact and self.student.exact)
 
-    def __call__(self, teacher_ids: Sequence[int], student_ids: Sequence[int], *,
-                 max_teacher: int | None = None, max_student: int | None = None) -> PairAlignment:
+    def __call__(
+        self,
+        teacher_ids: Sequence[int],
+        student_ids: Sequence[int],
+        *,
+        max_teacher: int | None = None,
+        max_student: int | None = None,
+    ) -> PairAlignment:
         t_ids = np.asarray(teacher_ids, dtype=np.int64)
         s_ids = np.asarray(student_ids, dtype=np.int64)
         t_chunk = np.full(len(t_ids), -1, dtype=np.int64)
@@ -156,8 +163,8 @@ class Aligner:
         s_out[:] = s_c + first
         dropped = 0
         if self.check:
-            t_bytes = b"".join(self.teacher.forms[i] for i in t_ids)[t_lead - shift:]
-            s_bytes = b"".join(self.student.forms[i] for i in s_ids)[s_lead - shift:]
+            t_bytes = b"".join(self.teacher.forms[i] for i in t_ids)[t_lead - shift :]
+            s_bytes = b"".join(self.student.forms[i] for i in s_ids)[s_lead - shift :]
             if t_bytes != s_bytes:
                 dropped = self._drop_mismatches(t_bytes, s_bytes, common, t_out, s_out, first)
         return first + len(common), dropped
@@ -193,8 +200,9 @@ class Aligner:
         t_chunk[~np.isin(t_chunk, both)] = -1
         s_chunk[~np.isin(s_chunk, both)] = -1
 
-    def batch(self, pairs: Sequence[tuple[Sequence[int], Sequence[int]]], max_teacher: int,
-              max_student: int) -> dict[str, torch.Tensor]:
+    def batch(
+        self, pairs: Sequence[tuple[Sequence[int], Sequence[int]]], max_teacher: int, max_student: int
+    ) -> dict[str, torch.Tensor]:
         """Align and pad a batch: ``teacher_chunk_id`` [B, Lt], ``student_chunk_id`` [B, Ls], ``num_chunks`` [B]."""
         out_t = torch.full((len(pairs), max_teacher), -1, dtype=torch.long)
         out_s = torch.full((len(pairs), max_student), -1, dtype=torch.long)
@@ -202,14 +210,18 @@ class Aligner:
         dropped = 0
         for row, (t_ids, s_ids) in enumerate(pairs):
             al = self(t_ids, s_ids, max_teacher=max_teacher, max_student=max_student)
-            out_t[row, :min(len(t_ids), max_teacher)] = torch.from_numpy(al.teacher_chunks[:max_teacher])
-            out_s[row, :min(len(s_ids), max_student)] = torch.from_numpy(al.student_chunks[:max_student])
+            out_t[row, : min(len(t_ids), max_teacher)] = torch.from_numpy(al.teacher_chunks[:max_teacher])
+            out_s[row, : min(len(s_ids), max_student)] = torch.from_numpy(al.student_chunks[:max_student])
             nums[row] = al.num_chunks
             dropped += al.dropped
         if dropped:
             log.warning("alignment dropped %d chunks whose bytes differ between the two tokenizations", dropped)
-        return {"teacher_chunk_id": out_t, "student_chunk_id": out_s, "num_chunks": nums,
-                "dropped_chunks": torch.tensor(dropped)}
+        return {
+            "teacher_chunk_id": out_t,
+            "student_chunk_id": out_s,
+            "num_chunks": nums,
+            "dropped_chunks": torch.tensor(dropped),
+        }
 
 
 def _later_role(segs, start, ids, side: _Side, role: str) -> bool:
@@ -230,7 +242,12 @@ def _renumber(t_chunk: np.ndarray, s_chunk: np.ndarray) -> int:
     return len(kept)
 
 
-def align(teacher_ids: Sequence[int], student_ids: Sequence[int], teacher_tokenizer: Any,
-          student_tokenizer: Any, **kwargs: Any) -> PairAlignment:
+def align(
+    teacher_ids: Sequence[int],
+    student_ids: Sequence[int],
+    teacher_tokenizer: Any,
+    student_tokenizer: Any,
+    **kwargs: Any,
+) -> PairAlignment:
     """One-off alignment of a pair (build an :class:`Aligner` to align many)."""
     return Aligner(teacher_tokenizer, student_tokenizer)(teacher_ids, student_ids, **kwargs)

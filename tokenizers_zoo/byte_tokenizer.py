@@ -17,8 +17,9 @@ DEFAULT_SPECIAL = "<|endoftext|>"
 def _base_specials(base: Any) -> tuple[list[str], dict[str, str | None]]:
     """Special token strings of ``base`` in id order, and its role → string map."""
     vocab = vocabulary(base)
-    names = [vocab.forms[i].decode("utf-8") for i, k in enumerate(vocab.kinds)
-             if k in (TokenKind.SPECIAL, TokenKind.UNUSED)]
+    names = [
+        vocab.forms[i].decode("utf-8") for i, k in enumerate(vocab.kinds) if k in (TokenKind.SPECIAL, TokenKind.UNUSED)
+    ]
     roles = {r: getattr(base, f"{r}_token", None) for r in ("bos", "eos", "pad", "unk")}
     for token in roles.values():
         if token is not None and token not in names:
@@ -46,24 +47,31 @@ def wrap_with_specials(backend: Tokenizer, specials_from: Any = None) -> PreTrai
     """``backend`` (normal pieces only) + the special tokens, BOS/EOS insertion and chat template of
     ``specials_from``, as a ``transformers`` fast tokenizer; ``<|endoftext|>`` as BOS/EOS/pad without a base."""
     if specials_from is None:
-        names, roles = [DEFAULT_SPECIAL], {"bos": DEFAULT_SPECIAL, "eos": DEFAULT_SPECIAL,
-                                           "pad": DEFAULT_SPECIAL, "unk": None}
+        names, roles = (
+            [DEFAULT_SPECIAL],
+            {"bos": DEFAULT_SPECIAL, "eos": DEFAULT_SPECIAL, "pad": DEFAULT_SPECIAL, "unk": None},
+        )
         before, after = [], []
     else:
         names, roles = _base_specials(specials_from)
-        before, after = (
-            [specials_from.convert_ids_to_tokens(i) for i in ids] for ids in added_specials(specials_from))
+        before, after = ([specials_from.convert_ids_to_tokens(i) for i in ids] for ids in added_specials(specials_from))
     backend.add_special_tokens([AddedToken(n, special=True, normalized=False) for n in names])
     if before or after:
         single = before + ["$A"] + after
         pair = before + ["$A"] + after + before + ["$B"] + after
         backend.post_processor = processors.TemplateProcessing(
-            single=single, pair=pair,
-            special_tokens=[(n, backend.token_to_id(n)) for n in dict.fromkeys(before + after)])
+            single=single,
+            pair=pair,
+            special_tokens=[(n, backend.token_to_id(n)) for n in dict.fromkeys(before + after)],
+        )
     tok = PreTrainedTokenizerFast(
         tokenizer_object=backend,
-        bos_token=roles["bos"], eos_token=roles["eos"], pad_token=roles["pad"], unk_token=roles["unk"],
-        model_max_length=10**9, clean_up_tokenization_spaces=False,
+        bos_token=roles["bos"],
+        eos_token=roles["eos"],
+        pad_token=roles["pad"],
+        unk_token=roles["unk"],
+        model_max_length=10**9,
+        clean_up_tokenization_spaces=False,
     )
     if specials_from is not None and getattr(specials_from, "chat_template", None):
         tok.chat_template = specials_from.chat_template

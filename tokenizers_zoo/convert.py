@@ -43,8 +43,9 @@ def convert_to_byte_level(tokenizer: Any) -> PreTrainedTokenizerFast:
     """A byte-level tokenizer with the same ids and surface bytes as ``tokenizer``."""
     vocab = vocabulary(tokenizer)
     if vocab.family is Family.BYTE_LEVEL:
-        copy = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(backend_of(tokenizer).to_str()),
-                                       **_role_kwargs(tokenizer))
+        copy = PreTrainedTokenizerFast(
+            tokenizer_object=Tokenizer.from_str(backend_of(tokenizer).to_str()), **_role_kwargs(tokenizer)
+        )
         copy.name_or_path = getattr(tokenizer, "name_or_path", "")
         return copy
     scores = _scores(tokenizer, len(vocab))
@@ -68,14 +69,14 @@ def convert_to_byte_level(tokenizer: Any) -> PreTrainedTokenizerFast:
             pieces.append((BYTE_TO_CHAR[b], BYTE_SCORE))
     backend = Tokenizer(models.Unigram(pieces, unk_id=None, byte_fallback=False))
     rep = normalisation(tokenizer)
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=rep.prefix_space != "never",
-                                                     use_regex=False)
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=rep.prefix_space != "never", use_regex=False)
     spec = pipeline_json(tokenizer)
     strip = [c for c in _walk(spec.get("decoder")) if c.get("type") == "Strip"]
     backend.decoder = decoders.ByteLevel()
     if strip:  # the original removes its prefix space when decoding; so does the copy
-        backend.decoder = decoders.Sequence([
-            decoders.ByteLevel(), decoders.Strip(strip[0]["content"], strip[0]["start"], strip[0]["stop"])])
+        backend.decoder = decoders.Sequence(
+            [decoders.ByteLevel(), decoders.Strip(strip[0]["content"], strip[0]["start"], strip[0]["stop"])]
+        )
     original = backend_of(tokenizer)
     if original.normalizer is not None and SPIECE_SPACE not in str(spec.get("normalizer")):
         backend.normalizer = original.normalizer

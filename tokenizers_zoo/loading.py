@@ -67,7 +67,8 @@ def _from_object(obj: Any) -> PreTrainedTokenizerFast:
         return PreTrainedTokenizerFast(tokenizer_object=obj)
     raise TypeError(
         f"cannot use a {type(obj).__name__} as a tokenizer; pass a transformers fast tokenizer, "
-        "a tokenizers.Tokenizer, a path, a Hub id or 'byte'")
+        "a tokenizers.Tokenizer, a path, a Hub id or 'byte'"
+    )
 
 
 def _from_path(path: Path, pattern: str | None) -> PreTrainedTokenizerFast:
@@ -101,7 +102,8 @@ def _reader(path: Path, pattern: str | None) -> tuple[str, Callable[[], PreTrain
         return "tiktoken file", lambda: _from_tiktoken(path, pattern)
     raise ValueError(
         f"don't know how to read {path.name!r} as a tokenizer; give a directory, tokenizer.json, "
-        "SentencePiece .model, tiktoken file or .gguf")
+        "SentencePiece .model, tiktoken file or .gguf"
+    )
 
 
 _JSON_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json")
@@ -118,8 +120,10 @@ def _unreadable(path: Path, kind: str, exc: Exception) -> str:
         try:
             json.loads(candidate.read_bytes().decode("utf-8"))
         except ValueError as bad:  # JSONDecodeError and UnicodeDecodeError
-            return (f"{candidate} is not valid JSON ({bad}); the file may be truncated or damaged: "
-                    "save or download it again")
+            return (
+                f"{candidate} is not valid JSON ({bad}); the file may be truncated or damaged: "
+                "save or download it again"
+            )
     detail = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
     where = folder if kind == "tokenizer directory" else path
     return f"cannot read {where} as a {kind}: {detail}; check that it is complete and really a {kind}"
@@ -143,8 +147,9 @@ def _from_sentencepiece(path: Path) -> PreTrainedTokenizerFast:
         tok = AutoTokenizer.from_pretrained(tmp)
     # The generic conversion drops SentencePiece's dummy prefix; restore what the proto says.
     scheme = "first" if proto.normalizer_spec.add_dummy_prefix else "never"
-    tok.backend_tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme=scheme,
-                                                                   split=False)
+    tok.backend_tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(
+        replacement="\u2581", prepend_scheme=scheme, split=False
+    )
     tok.name_or_path = str(path)
     return tok
 
@@ -184,4 +189,5 @@ def _from_hub(name: str) -> PreTrainedTokenizerFast:
         raise ValueError(
             f"unknown tokenizer {name!r}: not an existing path, not a shipped name ({', '.join(SHIPPED)}), "
             f"not 'byte', and the Hub could not provide it ({type(exc).__name__}). "
-            "Fix: pass a local directory, tokenizer.json, .model, tiktoken or .gguf file") from exc
+            "Fix: pass a local directory, tokenizer.json, .model, tiktoken or .gguf file"
+        ) from exc

@@ -14,8 +14,9 @@ could never produce.
 from __future__ import annotations
 
 from collections import Counter, deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
@@ -33,8 +34,12 @@ _WS_CHARS = {BYTE_TO_CHAR[ord(c)] for c in WHITESPACE}
 
 def whitespace_pieces() -> list[str]:
     """The 135 whitespace-run pieces c2 + c1·i (c1, c2 ∈ {space, \\n, \\t}, i = 1..15), byte-level."""
-    return [BYTE_TO_CHAR[ord(c2)] + BYTE_TO_CHAR[ord(c1)] * i
-            for c2 in WHITESPACE for c1 in WHITESPACE for i in range(1, MAX_PIECE_BYTES + 1)]
+    return [
+        BYTE_TO_CHAR[ord(c2)] + BYTE_TO_CHAR[ord(c1)] * i
+        for c2 in WHITESPACE
+        for c1 in WHITESPACE
+        for i in range(1, MAX_PIECE_BYTES + 1)
+    ]
 
 
 @dataclass
@@ -58,10 +63,21 @@ class TokenizerSampler:
     ``stride``: count only substrings starting at every k-th byte of a pretoken (speed; 1 = all).
     """
 
-    def __init__(self, base: Any, startup_texts: Sequence[str] = (), *, vocab_size: tuple[int, int] = (8192, 32768),
-                 window: int = 16, stride: int = 1, real: dict[str, Any] | None = None, p_real: float = 0.0,
-                 p_base: float = 0.0, p_byte: float = 0.0, noise_log_mean: float = float(np.log(1e-5)),
-                 noise_log_std: float = 4.0):
+    def __init__(
+        self,
+        base: Any,
+        startup_texts: Sequence[str] = (),
+        *,
+        vocab_size: tuple[int, int] = (8192, 32768),
+        window: int = 16,
+        stride: int = 1,
+        real: dict[str, Any] | None = None,
+        p_real: float = 0.0,
+        p_base: float = 0.0,
+        p_byte: float = 0.0,
+        noise_log_mean: float = float(np.log(1e-5)),
+        noise_log_std: float = 4.0,
+    ):
         low, high = vocab_size
         if not 512 <= low <= high:
             raise ValueError(f"vocab_size range {vocab_size} must satisfy 512 <= low <= high")
@@ -73,9 +89,12 @@ class TokenizerSampler:
         self.real, self.p_real, self.p_base, self.p_byte = dict(real or {}), p_real, p_base, p_byte
         self.noise_log_mean, self.noise_log_std = noise_log_mean, noise_log_std
         prefix = normalisation(base).prefix_space in ("always", "if_missing")
-        self.pre_tokenizer = pre_tokenizers.Sequence([
-            pre_tokenizers.Split(Regex(SPLIT_PATTERN), behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=prefix, use_regex=False)])
+        self.pre_tokenizer = pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Split(Regex(SPLIT_PATTERN), behavior="isolated"),
+                pre_tokenizers.ByteLevel(add_prefix_space=prefix, use_regex=False),
+            ]
+        )
         self.window: deque[Counter] = deque()
         self.totals: Counter = Counter()
         self._byte = None

@@ -44,8 +44,10 @@ def start_token_id(tokenizer: Any) -> int:
     idx = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
     if idx is None:
         name = getattr(tokenizer, "name_or_path", "") or "tokenizer"
-        raise ValueError(f"{name} has neither BOS nor EOS to start a text with; set one "
-                         "(tokenizer.add_special_tokens({'eos_token': ...}))")
+        raise ValueError(
+            f"{name} has neither BOS nor EOS to start a text with; set one "
+            "(tokenizer.add_special_tokens({'eos_token': ...}))"
+        )
     return int(idx)
 
 
@@ -54,8 +56,8 @@ def added_specials(tokenizer: Any) -> tuple[list[int], list[int]]:
     plain = encode_text(tokenizer, "a")
     full = tokenizer("a", add_special_tokens=True)["input_ids"]
     for start in range(len(full) - len(plain) + 1):
-        if full[start:start + len(plain)] == plain:
-            return list(full[:start]), list(full[start + len(plain):])
+        if full[start : start + len(plain)] == plain:
+            return list(full[:start]), list(full[start + len(plain) :])
     return [], []
 
 

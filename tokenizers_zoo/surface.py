@@ -24,8 +24,9 @@ import enum
 import json
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from .byte_map import CHAR_TO_BYTE, from_byte_level
 
@@ -125,11 +126,13 @@ def _piece_converter(spec: dict):
     prefix = model.get("continuing_subword_prefix") or ""
 
     if fam is Family.BYTE_LEVEL:
+
         def convert(piece: str) -> tuple[bytes, TokenKind]:
             if prefix and piece.startswith(prefix):
-                piece = piece[len(prefix):]
+                piece = piece[len(prefix) :]
             return from_byte_level(piece), TokenKind.NORMAL
     elif fam is Family.METASPACE:
+
         def convert(piece: str) -> tuple[bytes, TokenKind]:
             m = _BYTE_FALLBACK.fullmatch(piece) if byte_fallback else None
             if m:
@@ -140,11 +143,13 @@ def _piece_converter(spec: dict):
 
         def convert(piece: str) -> tuple[bytes, TokenKind]:
             if piece.startswith(wp_prefix):
-                return piece[len(wp_prefix):].encode("utf-8"), TokenKind.NORMAL
+                return piece[len(wp_prefix) :].encode("utf-8"), TokenKind.NORMAL
             return b" " + piece.encode("utf-8"), TokenKind.NORMAL
     else:
+
         def convert(piece: str) -> tuple[bytes, TokenKind]:
             return piece.encode("utf-8"), TokenKind.NORMAL
+
     return fam, convert
 
 
@@ -250,8 +255,13 @@ class Normalisation:
 
     @property
     def lossless(self) -> bool:
-        return not (self.lowercase or self.strip_accents or self.rewrites_whitespace
-                    or self.unknown_token or self.unicode_form in ("NFKC", "NFKD", "precompiled"))
+        return not (
+            self.lowercase
+            or self.strip_accents
+            or self.rewrites_whitespace
+            or self.unknown_token
+            or self.unicode_form in ("NFKC", "NFKD", "precompiled")
+        )
 
 
 def normalisation(tokenizer: Any) -> Normalisation:
@@ -270,9 +280,13 @@ def normalisation(tokenizer: Any) -> Normalisation:
     bert = [c for c in comps if c.get("type") == "BertNormalizer"]
     lowercase = "Lowercase" in types or any(c.get("lowercase") for c in bert)
     strip_accents = "StripAccents" in types or any(
-        c.get("strip_accents") or (c.get("strip_accents") is None and c.get("lowercase")) for c in bert)
-    rewrites_ws = fam is Family.WORDPIECE or "Strip" in types or any(
-        c.get("type") == "Replace" and SPIECE_SPACE not in json.dumps(c, ensure_ascii=False) for c in comps)
+        c.get("strip_accents") or (c.get("strip_accents") is None and c.get("lowercase")) for c in bert
+    )
+    rewrites_ws = (
+        fam is Family.WORDPIECE
+        or "Strip" in types
+        or any(c.get("type") == "Replace" and SPIECE_SPACE not in json.dumps(c, ensure_ascii=False) for c in comps)
+    )
     model = spec["model"]
     unknown = None
     if fam is not Family.BYTE_LEVEL and not model.get("byte_fallback"):
@@ -337,8 +351,9 @@ def verify_surface_forms(tokenizer: Any, text: str) -> None:
             at = next((k for k, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
             raise ValueError(
                 f"surface forms of {len(ids)} tokens give {len(got)} bytes, expected {len(expected)}; "
-                f"first difference at byte {at}: got {got[max(0, at - 12):at + 12]!r}, "
-                f"expected {expected[max(0, at - 12):at + 12]!r}")
+                f"first difference at byte {at}: got {got[max(0, at - 12) : at + 12]!r}, "
+                f"expected {expected[max(0, at - 12) : at + 12]!r}"
+            )
         return
     # Lossy with unknown tokens: the known runs must appear, in order, in the expected bytes.
     pos = 0
@@ -356,7 +371,20 @@ def verify_surface_forms(tokenizer: Any, text: str) -> None:
 
 
 __all__ = [
-    "TokenKind", "Family", "Vocabulary", "Normalisation", "surface_forms", "token_kinds",
-    "vocabulary", "normalisation", "family", "expected_bytes", "verify_surface_forms",
-    "encode_text", "backend_of", "pipeline_json", "SPIECE_SPACE", "CHAR_TO_BYTE",
+    "TokenKind",
+    "Family",
+    "Vocabulary",
+    "Normalisation",
+    "surface_forms",
+    "token_kinds",
+    "vocabulary",
+    "normalisation",
+    "family",
+    "expected_bytes",
+    "verify_surface_forms",
+    "encode_text",
+    "backend_of",
+    "pipeline_json",
+    "SPIECE_SPACE",
+    "CHAR_TO_BYTE",
 ]

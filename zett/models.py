@@ -28,8 +28,13 @@ def cache_dir() -> Path:
     return Path(os.environ.get("ZETT_CACHE", Path.home() / ".cache" / "zett"))
 
 
-def load_model(spec: str | os.PathLike, *, dtype: torch.dtype | str | None = None,
-               device: str | torch.device | None = None, **kwargs: Any) -> tuple[Any, Any]:
+def load_model(
+    spec: str | os.PathLike,
+    *,
+    dtype: torch.dtype | str | None = None,
+    device: str | torch.device | None = None,
+    **kwargs: Any,
+) -> tuple[Any, Any]:
     """Load ``(model, tokenizer)`` from a Hub id, a local directory or a ``.gguf`` file.
 
     ``dtype``: default ``"auto"`` (the checkpoint's). ``kwargs`` go to ``AutoModelForCausalLM.from_pretrained``
@@ -43,8 +48,10 @@ def load_model(spec: str | os.PathLike, *, dtype: torch.dtype | str | None = Non
     if path.suffix.lower() == ".gguf" or (path.is_dir() and _single_gguf(path)):
         gguf = path if path.suffix.lower() == ".gguf" else _single_gguf(path)
         if not gguf.exists():
-            raise FileNotFoundError(f"GGUF file {gguf} does not exist; check the path "
-                                    "(../shared/assets/fetch_models.sh fetches the reference models)")
+            raise FileNotFoundError(
+                f"GGUF file {gguf} does not exist; check the path "
+                "(../shared/assets/fetch_models.sh fetches the reference models)"
+            )
         path = _cached_gguf(gguf)
     elif not path.exists() and str(spec).startswith((".", "/", "~")):
         raise FileNotFoundError(f"model path {spec} does not exist; check the path")
@@ -52,8 +59,10 @@ def load_model(spec: str | os.PathLike, *, dtype: torch.dtype | str | None = Non
     try:
         model = AutoModelForCausalLM.from_pretrained(target, dtype=dtype if dtype is not None else "auto", **kwargs)
     except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot load a causal LM from {spec!r} ({type(exc).__name__}: {str(exc)[:200]}); "
-                         "pass a local model directory, a .gguf file or a reachable Hub id") from exc
+        raise ValueError(
+            f"cannot load a causal LM from {spec!r} ({type(exc).__name__}: {str(exc)[:200]}); "
+            "pass a local model directory, a .gguf file or a reachable Hub id"
+        ) from exc
     if device is not None:
         model.to(device)
     model.eval()
@@ -63,8 +72,15 @@ def load_model(spec: str | os.PathLike, *, dtype: torch.dtype | str | None = Non
     return model, load_tokenizer(target)
 
 
-_TOKENIZER_HUB_ARGS = ("revision", "token", "cache_dir", "local_files_only", "force_download", "subfolder",
-                       "trust_remote_code")
+_TOKENIZER_HUB_ARGS = (
+    "revision",
+    "token",
+    "cache_dir",
+    "local_files_only",
+    "force_download",
+    "subfolder",
+    "trust_remote_code",
+)
 
 
 def model_source(model: Any) -> str:

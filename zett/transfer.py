@@ -23,10 +23,21 @@ from .models import model_source
 log = logging.getLogger(__name__)
 
 
-def transfer(model: Any, tokenizer: Any, *, base_tokenizer: Any = None, method: str | None = None,
-             hypernet: Any = None, distill: Any = None, distill_data: Any = None, copy_overlap: bool | None = None,
-             inplace: bool = False, eos_token: str | None = None, seed: int = 0,
-             distill_run_dir: Any = None) -> tuple[Any, Any]:
+def transfer(
+    model: Any,
+    tokenizer: Any,
+    *,
+    base_tokenizer: Any = None,
+    method: str | None = None,
+    hypernet: Any = None,
+    distill: Any = None,
+    distill_data: Any = None,
+    copy_overlap: bool | None = None,
+    inplace: bool = False,
+    eos_token: str | None = None,
+    seed: int = 0,
+    distill_run_dir: Any = None,
+) -> tuple[Any, Any]:
     """Return ``(model, tokenizer)`` where ``model`` speaks ``tokenizer``.
 
     ``tokenizer``: a tokenizer object or anything :func:`tokenizers_zoo.load_tokenizer`
@@ -55,8 +66,10 @@ def transfer(model: Any, tokenizer: Any, *, base_tokenizer: Any = None, method: 
     if eos_token is not None:
         target.add_special_tokens({"eos_token": eos_token})
     if target.eos_token_id is None:
-        raise ValueError("target tokenizer has no EOS token; pass eos_token='...' (command line: --eos-token; "
-                         "a token it has, e.g. <|endoftext|>, or one to add) or use a tokenizer with one")
+        raise ValueError(
+            "target tokenizer has no EOS token; pass eos_token='...' (command line: --eos-token; "
+            "a token it has, e.g. <|endoftext|>, or one to add) or use a tokenizer with one"
+        )
     emb = base_embeddings(model)
     _check_size(len(target), emb.input, tied=emb.output is None)
     method = method or "fvt"
@@ -65,8 +78,9 @@ def transfer(model: Any, tokenizer: Any, *, base_tokenizer: Any = None, method: 
         # a hypernetwork predicts byte rows itself (with copying, bytes would equal FVT); see docs/transfer.md
         copy_overlap = not (method == "hypernet" and byte_target)
     t_ids, b_ids = exact_matches(target, base_tok, normal=copy_overlap, rows=emb.input.shape[0])  # copied rows
-    kwargs = ({"hypernet": hypernet, "copy_overlap": copy_overlap, "matches": (t_ids, b_ids)}
-              if method == "hypernet" else {})
+    kwargs = (
+        {"hypernet": hypernet, "copy_overlap": copy_overlap, "matches": (t_ids, b_ids)} if method == "hypernet" else {}
+    )
     predictor = get_predictor(method, seed=seed, **kwargs)
     log.info("predicting %d embeddings with %s", len(target), method)
     predicted = predictor.predict(model, base_tok, target)
@@ -74,8 +88,11 @@ def transfer(model: Any, tokenizer: Any, *, base_tokenizer: Any = None, method: 
     _install(out, predicted, emb, t_ids, b_ids)
     _update_ids(out, target)
     out.config.zett = {
-        "base_model": model_source(model), "target_tokenizer": str(getattr(target, "name_or_path", "")),
-        "method": method, "copy_overlap": bool(copy_overlap), "copied_rows": int(len(t_ids)),
+        "base_model": model_source(model),
+        "target_tokenizer": str(getattr(target, "name_or_path", "")),
+        "method": method,
+        "copy_overlap": bool(copy_overlap),
+        "copied_rows": int(len(t_ids)),
         "byte_level_target": byte_target,
     }
     if method == "hypernet":
@@ -109,7 +126,8 @@ def _resolve_base_tokenizer(model: Any, base_tokenizer: Any) -> Any:
             why = f" ({str(exc).splitlines()[0]})" if os.path.exists(name) and str(exc) else ""
     raise ValueError(
         f"cannot find the model's own tokenizer (name_or_path={name!r}){why}; pass base_tokenizer= "
-        "(command line: --base-tokenizer; the tokenizer the model was trained with)")
+        "(command line: --base-tokenizer; the tokenizer the model was trained with)"
+    )
 
 
 def _check_size(size: int, matrix: torch.Tensor, tied: bool) -> None:
@@ -120,7 +138,8 @@ def _check_size(size: int, matrix: torch.Tensor, tied: bool) -> None:
     if need > free:
         raise ValueError(
             f"a {size:,}-token vocabulary needs about {need / 2**30:.1f} GiB for its embeddings but only "
-            f"{free / 2**30:.1f} GiB is free; use a smaller vocabulary or load the model in bf16")
+            f"{free / 2**30:.1f} GiB is free; use a smaller vocabulary or load the model in bf16"
+        )
 
 
 def _install(model: Any, predicted: Any, original: Any, t_ids: torch.Tensor, b_ids: torch.Tensor) -> None:

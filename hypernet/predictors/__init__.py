@@ -9,7 +9,8 @@ deterministic ones), so callers can pass it uniformly.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from ..embeddings import Embeddings
 
@@ -23,12 +24,14 @@ _REGISTRY: dict[str, Callable[..., Predictor]] = {}
 
 def register_predictor(name: str) -> Callable[[type], type]:
     """Class decorator: ``@register_predictor("fvt")``."""
+
     def wrap(cls: type) -> type:
         if name in _REGISTRY and _REGISTRY[name] is not cls:
             raise ValueError(f"a predictor named {name!r} is already registered")
         _REGISTRY[name] = cls
         cls.name = name
         return cls
+
     return wrap
 
 

@@ -19,8 +19,9 @@ class MeanPredictor:
 
     def predict(self, base_model: Any, base_tokenizer: Any, target_tokenizer: Any) -> Embeddings:
         size = len(target_tokenizer)
-        mats = [m.float().mean(0, keepdim=True).expand(size, -1).clone()
-                for m in base_embeddings(base_model).matrices()]
+        mats = [
+            m.float().mean(0, keepdim=True).expand(size, -1).clone() for m in base_embeddings(base_model).matrices()
+        ]
         return Embeddings(*mats)
 
 

@@ -14,8 +14,9 @@ from ..embeddings import Embeddings, base_embeddings
 from . import register_predictor
 
 
-def bag_mean(matrix: torch.Tensor, pieces: list[list[int]], fill: torch.Tensor, known: int | None = None
-             ) -> torch.Tensor:
+def bag_mean(
+    matrix: torch.Tensor, pieces: list[list[int]], fill: torch.Tensor, known: int | None = None
+) -> torch.Tensor:
     """Row i = mean of ``matrix[pieces[i]]`` over ids < len(matrix) and < ``known`` (the decomposer's first
     fallback id, past which ids stand for bytes the base lacks); ``fill`` when none is left.
 
@@ -48,6 +49,8 @@ class FVTPredictor:
     def predict(self, base_model: Any, base_tokenizer: Any, target_tokenizer: Any) -> Embeddings:
         decomposer = Decomposer(base_tokenizer)
         pieces = decomposer(vocabulary(target_tokenizer).forms, self.max_subtokens)
-        mats = [bag_mean(m, pieces, m.float().mean(0), known=decomposer.size)
-                for m in base_embeddings(base_model).matrices()]
+        mats = [
+            bag_mean(m, pieces, m.float().mean(0), known=decomposer.size)
+            for m in base_embeddings(base_model).matrices()
+        ]
         return Embeddings(*mats)

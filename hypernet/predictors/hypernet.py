@@ -19,8 +19,10 @@ class HypernetPredictor:
 
     def __init__(self, hypernet: Any = None, copy_overlap: bool = True, seed: int = 0, matches: Any = None):
         if hypernet is None:
-            raise ValueError("method='hypernet' needs hypernet= (a path, a shipped name such as 'smollm2-135m', "
-                             "a Hub id, or a Hypernet object)")
+            raise ValueError(
+                "method='hypernet' needs hypernet= (a path, a shipped name such as 'smollm2-135m', "
+                "a Hub id, or a Hypernet object)"
+            )
         self.hypernet, self.copy_overlap, self.matches = hypernet, copy_overlap, matches
 
     def predict(self, base_model: Any, base_tokenizer: Any, target_tokenizer: Any) -> Embeddings:

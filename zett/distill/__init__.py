@@ -36,10 +36,19 @@ class DistillResult:
     steps: int
 
 
-def distill(student: Any, student_tokenizer: Any, teacher: Any, teacher_tokenizer: Any, data: Any,
-            config: DistillConfig | dict | None = None, *, eval_data: Any = None,
-            run_dir: str | Path | None = None, on_step: StepCallback | None = None,
-            progress: bool = True) -> DistillResult:
+def distill(
+    student: Any,
+    student_tokenizer: Any,
+    teacher: Any,
+    teacher_tokenizer: Any,
+    data: Any,
+    config: DistillConfig | dict | None = None,
+    *,
+    eval_data: Any = None,
+    run_dir: str | Path | None = None,
+    on_step: StepCallback | None = None,
+    progress: bool = True,
+) -> DistillResult:
     """Distil ``teacher`` into ``student`` (in place) and return the trained student.
 
     ``data``/``eval_data``: JSONL or text file, list of strings or a ``datasets`` dataset.
@@ -51,8 +60,10 @@ def distill(student: Any, student_tokenizer: Any, teacher: Any, teacher_tokenize
     eval_texts = read_texts(eval_data, max_docs=config.eval_docs) if eval_data is not None else []
     student_tok, teacher_tok = load_tokenizer(student_tokenizer), load_tokenizer(teacher_tokenizer)
     if len(student_tok) > student.get_input_embeddings().weight.shape[0]:
-        raise ValueError(f"student tokenizer has {len(student_tok)} tokens but the student only "
-                         f"{student.get_input_embeddings().weight.shape[0]} embeddings; transfer it first")
+        raise ValueError(
+            f"student tokenizer has {len(student_tok)} tokens but the student only "
+            f"{student.get_input_embeddings().weight.shape[0]} embeddings; transfer it first"
+        )
     rt = Runtime(config, run_dir, name="distill")
     procs = rt.procs
     if config.batch_size % procs.num_processes:
@@ -62,24 +73,42 @@ def distill(student: Any, student_tokenizer: Any, teacher: Any, teacher_tokenize
     rt.model.train()
     teacher.requires_grad_(False)
     teacher.eval().to(rt.device)
-    objective = DistillObjective(config, teacher, boundary_mask(student_tok), boundary_mask(teacher_tok), rt.device,
-                                 heads=heads, teacher_trie=ByteTrie(teacher_tok) if config.byte_targets else None,
-                                 texts=texts)
+    objective = DistillObjective(
+        config,
+        teacher,
+        boundary_mask(student_tok),
+        boundary_mask(teacher_tok),
+        rt.device,
+        heads=heads,
+        teacher_trie=ByteTrie(teacher_tok) if config.byte_targets else None,
+        texts=texts,
+    )
     t_len = config.teacher_max_length or default_teacher_length(student_tok, teacher_tok, texts, config.max_length)
     # every process draws the whole global batch of a step and keeps its share
-    dataset = StepBatches(texts, student_tok, teacher_tok, batch_size=config.batch_size,
-                          max_length=config.max_length, teacher_max_length=t_len, seed=config.seed, first=first,
-                          last=config.steps, rank=procs.process_index, world=procs.num_processes,
-                          byte_targets=config.byte_targets,
-                          align=not config.lazy_teacher or any(name in ALIGNED for name in config.losses))
+    dataset = StepBatches(
+        texts,
+        student_tok,
+        teacher_tok,
+        batch_size=config.batch_size,
+        max_length=config.max_length,
+        teacher_max_length=t_len,
+        seed=config.seed,
+        first=first,
+        last=config.steps,
+        rank=procs.process_index,
+        world=procs.num_processes,
+        byte_targets=config.byte_targets,
+        align=not config.lazy_teacher or any(name in ALIGNED for name in config.losses),
+    )
 
     def evaluate(step: int, batch: dict, row: dict) -> None:
         if eval_texts and config.eval_every and step % config.eval_every == 0 and step < config.steps:
             row["eval_bpb"] = _evaluate(rt.unwrapped, student_tok, eval_texts)
 
     try:
-        metrics, step, stopped = rt.fit(loader(dataset, config.num_workers), objective, on_step=on_step,
-                                        progress=progress, annotate=evaluate)
+        metrics, step, stopped = rt.fit(
+            loader(dataset, config.num_workers), objective, on_step=on_step, progress=progress, annotate=evaluate
+        )
         if eval_texts and not stopped:
             metrics.append({"step": step, "eval_bpb": _evaluate(rt.unwrapped, student_tok, eval_texts)})
             rt.write_final(metrics[-1])

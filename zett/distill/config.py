@@ -22,8 +22,9 @@ class DistillConfig(YamlConfig):
     batch_size: int = field(default=4, metadata={"help": "texts per optimizer step (global, all processes)"})
     grad_accum: int = field(default=1, metadata={"help": "micro-batches per step (per process)"})
     max_length: int = field(default=256, metadata={"help": "student tokens per text (start token included)"})
-    teacher_max_length: int | None = field(default=None, metadata={"help": "teacher tokens per text; "
-                                                                   "default: enough for the student's span"})
+    teacher_max_length: int | None = field(
+        default=None, metadata={"help": "teacher tokens per text; default: enough for the student's span"}
+    )
     trainable: str = field(default="full", metadata={"help": "embeddings | embeddings+lora | full"})
     lora_rank: int = field(default=64, metadata={"help": "LoRA rank (embeddings+lora)"})
     lora_alpha: int = field(default=64, metadata={"help": "LoRA alpha (embeddings+lora)"})
@@ -33,32 +34,73 @@ class DistillConfig(YamlConfig):
     beta2: float = field(default=0.95, metadata={"help": "AdamW beta2"})
     grad_clip: float = field(default=1.0, metadata={"help": "gradient norm clip (0 = off)"})
     warmup_steps: int = field(default=5, metadata={"help": "linear warm-up, then cosine decay to 10%"})
-    losses: dict[str, float] = field(default_factory=lambda: {"alm": 1.0, "sft": 1.0},
-                                     metadata={"help": "loss name -> weight: alm, sft, uld, bld"})
-    alm: dict[str, Any] = field(default_factory=dict, metadata={"help": "keyword arguments of zett.losses.alm_loss "
-                                                                "(tau, divergence, debias, merge, theta, hidden_weight)"})
-    balance: bool = field(default=False, metadata={"help": "gradient-magnitude balancing (SPEC 5.2.8): each loss "
-                                                   "weighted by the inverse norm of its gradient at the student's "
-                                                   "final hidden states (logged as w_<loss>)"})
-    bld: dict[str, Any] = field(default_factory=dict, metadata={"help": "BLD options: method (path | beam), beam, "
-                                                                "max_bytes, head_size, token_weight, byte_weight, "
-                                                                "kl_weight"})
-    mixed_precision: str = field(default="no", metadata={"help": "no | bf16 | auto (bf16 only where the hardware "
-                                                                 "has it: a bf16 GPU, or a CPU with AVX-512 BF16/AMX; "
-                                                                 "emulated bf16 on other CPUs is far slower)"})
-    log_with: Any = field(default=None, metadata={"help": "accelerate experiment trackers besides metrics.jsonl "
-                                                          "(tensorboard, wandb, ...; installed ones), files under "
-                                                          "run_dir/logs"})
-    cache_teacher: bool = field(default=True, metadata={"help": "run the teacher once per text and keep its "
-                                                        "token/boundary log-probs"})
-    fused_adamw: bool = field(default=True, metadata={"help": "AdamW's fused kernel (one pass over all parameters; "
-                                                              "the same update to float tolerance); false: a loop "
-                                                              "over the parameter tensors"})
-    unpadded: bool = field(default=True, metadata={"help": "run student and teacher on each text's own tokens (no "
-                                                           "compute on padding; the same losses to float "
-                                                           "tolerance); false: one padded batch"})
-    lazy_teacher: bool = field(default=True, metadata={"help": "run the teacher and align chunks only when a loss "
-                                                               "reads them (not for sft alone); false: every step"})
+    losses: dict[str, float] = field(
+        default_factory=lambda: {"alm": 1.0, "sft": 1.0}, metadata={"help": "loss name -> weight: alm, sft, uld, bld"}
+    )
+    alm: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={
+            "help": "keyword arguments of zett.losses.alm_loss (tau, divergence, debias, merge, theta, hidden_weight)"
+        },
+    )
+    balance: bool = field(
+        default=False,
+        metadata={
+            "help": "gradient-magnitude balancing (SPEC 5.2.8): each loss "
+            "weighted by the inverse norm of its gradient at the student's "
+            "final hidden states (logged as w_<loss>)"
+        },
+    )
+    bld: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={
+            "help": "BLD options: method (path | beam), beam, "
+            "max_bytes, head_size, token_weight, byte_weight, "
+            "kl_weight"
+        },
+    )
+    mixed_precision: str = field(
+        default="no",
+        metadata={
+            "help": "no | bf16 | auto (bf16 only where the hardware "
+            "has it: a bf16 GPU, or a CPU with AVX-512 BF16/AMX; "
+            "emulated bf16 on other CPUs is far slower)"
+        },
+    )
+    log_with: Any = field(
+        default=None,
+        metadata={
+            "help": "accelerate experiment trackers besides metrics.jsonl "
+            "(tensorboard, wandb, ...; installed ones), files under "
+            "run_dir/logs"
+        },
+    )
+    cache_teacher: bool = field(
+        default=True, metadata={"help": "run the teacher once per text and keep its token/boundary log-probs"}
+    )
+    fused_adamw: bool = field(
+        default=True,
+        metadata={
+            "help": "AdamW's fused kernel (one pass over all parameters; "
+            "the same update to float tolerance); false: a loop "
+            "over the parameter tensors"
+        },
+    )
+    unpadded: bool = field(
+        default=True,
+        metadata={
+            "help": "run student and teacher on each text's own tokens (no "
+            "compute on padding; the same losses to float "
+            "tolerance); false: one padded batch"
+        },
+    )
+    lazy_teacher: bool = field(
+        default=True,
+        metadata={
+            "help": "run the teacher and align chunks only when a loss "
+            "reads them (not for sft alone); false: every step"
+        },
+    )
     eval_every: int = field(default=0, metadata={"help": "steps between BPB evaluations (0 = only at the end)"})
     eval_docs: int = field(default=8, metadata={"help": "held-out texts for BPB"})
     save_every: int = field(default=50, metadata={"help": "steps between checkpoints (the last step always saves)"})

@@ -6,7 +6,8 @@ exactly the batches the uninterrupted one would have.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -14,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from tokenizers_zoo import Aligner, TokenKind, encode_text, start_token_id, vocabulary
 
-NO_OFFSET = -(10 ** 9)  # text byte offset of a token that has no bytes in the text (start token, specials)
+NO_OFFSET = -(10**9)  # text byte offset of a token that has no bytes in the text (start token, specials)
 
 
 def step_indices(n_texts: int, batch_size: int, step: int, seed: int) -> list[int]:
@@ -24,16 +25,30 @@ def step_indices(n_texts: int, batch_size: int, step: int, seed: int) -> list[in
     while len(out) < batch_size:
         epoch, offset = divmod(start + len(out), n_texts)
         perm = np.random.default_rng([seed, epoch]).permutation(n_texts)
-        out.extend(perm[offset:offset + batch_size - len(out)].tolist())
+        out.extend(perm[offset : offset + batch_size - len(out)].tolist())
     return out
 
 
 class StepBatches(Dataset):
     """Item k = the collated batch of this process's share of step ``first + k``."""
 
-    def __init__(self, texts: Sequence[str], student_tok: Any, teacher_tok: Any, *, batch_size: int,
-                 max_length: int, teacher_max_length: int, seed: int, first: int, last: int,
-                 rank: int = 0, world: int = 1, byte_targets: int = 0, align: bool = True):
+    def __init__(
+        self,
+        texts: Sequence[str],
+        student_tok: Any,
+        teacher_tok: Any,
+        *,
+        batch_size: int,
+        max_length: int,
+        teacher_max_length: int,
+        seed: int,
+        first: int,
+        last: int,
+        rank: int = 0,
+        world: int = 1,
+        byte_targets: int = 0,
+        align: bool = True,
+    ):
         """``byte_targets`` > 0 adds what BLD needs: ``student_bytes`` [B, Ls, byte_targets] (each token's bytes,
         -1 padded) and ``student_byte_offset`` / ``teacher_byte_offset`` (text byte offset of each token's first
         byte, NO_OFFSET where it has none). ``align=False``: no chunk alignment (chunk ids -1, no chunks), for
@@ -49,7 +64,7 @@ class StepBatches(Dataset):
 
     def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
         idx = step_indices(len(self.texts), self.batch_size, self.first + k, self.seed)
-        share = idx[self.rank::self.world]
+        share = idx[self.rank :: self.world]
         return self.collate(share)
 
     def collate(self, indices: list[int]) -> dict[str, torch.Tensor]:
@@ -59,27 +74,30 @@ class StepBatches(Dataset):
         s_rows, t_rows = [], []
         for i in indices:
             text = self.texts[i]
-            s_rows.append(([s_start] + encode_text(self.student_tok, text))[:self.max_length])
-            t_rows.append(([t_start] + encode_text(self.teacher_tok, text))[:self.teacher_max_length])
+            s_rows.append(([s_start] + encode_text(self.student_tok, text))[: self.max_length])
+            t_rows.append(([t_start] + encode_text(self.teacher_tok, text))[: self.teacher_max_length])
         if self.align:
             aligned = self._aligner.batch(list(zip(t_rows, s_rows)), self.teacher_max_length, self.max_length)
         else:
-            aligned = {"teacher_chunk_id": torch.full((len(indices), self.teacher_max_length), -1, dtype=torch.long),
-                       "student_chunk_id": torch.full((len(indices), self.max_length), -1, dtype=torch.long),
-                       "num_chunks": torch.zeros(len(indices), dtype=torch.long)}
+            aligned = {
+                "teacher_chunk_id": torch.full((len(indices), self.teacher_max_length), -1, dtype=torch.long),
+                "student_chunk_id": torch.full((len(indices), self.max_length), -1, dtype=torch.long),
+                "num_chunks": torch.zeros(len(indices), dtype=torch.long),
+            }
         batch = {"text_index": torch.tensor(indices, dtype=torch.long)}
         for name, rows, pad in (("student", s_rows, s_start), ("teacher", t_rows, t_start)):
             batch[f"{name}_input_ids"], batch[f"{name}_attention_mask"] = pad_rows(rows, pad)
-        batch["teacher_chunk_id"] = aligned["teacher_chunk_id"][:, :batch["teacher_input_ids"].shape[1]]
-        batch["student_chunk_id"] = aligned["student_chunk_id"][:, :batch["student_input_ids"].shape[1]]
+        batch["teacher_chunk_id"] = aligned["teacher_chunk_id"][:, : batch["teacher_input_ids"].shape[1]]
+        batch["student_chunk_id"] = aligned["student_chunk_id"][:, : batch["student_input_ids"].shape[1]]
         batch["num_chunks"] = aligned["num_chunks"]
         if self.byte_targets:
             texts = [self.texts[i].encode("utf-8") for i in indices]
             width = batch["student_input_ids"].shape[1]
             batch["student_bytes"] = token_bytes(self.student_tok, s_rows, width, self.byte_targets)
             batch["student_byte_offset"] = byte_offsets(self.student_tok, s_rows, texts, width)
-            batch["teacher_byte_offset"] = byte_offsets(self.teacher_tok, t_rows, texts,
-                                                        batch["teacher_input_ids"].shape[1])
+            batch["teacher_byte_offset"] = byte_offsets(
+                self.teacher_tok, t_rows, texts, batch["teacher_input_ids"].shape[1]
+            )
         return batch
 
 
@@ -104,7 +122,7 @@ def token_bytes(tokenizer: Any, rows: list[list[int]], width: int, max_bytes: in
         for t, i in enumerate(row[1:], start=1):  # position 0 is the start token
             form = forms[i][:max_bytes]
             if form:
-                out[r, t, :len(form)] = torch.tensor(list(form), dtype=torch.int16)
+                out[r, t, : len(form)] = torch.tensor(list(form), dtype=torch.int16)
     return out
 
 
@@ -117,9 +135,9 @@ def byte_offsets(tokenizer: Any, rows: list[list[int]], texts: list[bytes], widt
     for r, (row, text) in enumerate(zip(rows, texts)):
         lengths = [len(forms[i]) for i in row[1:]]
         stream = b"".join(forms[i] for i in row[1:])
-        if stream == text[:len(stream)]:
+        if stream == text[: len(stream)]:
             shift = 0
-        elif stream[:1] == b" " and stream[1:] == text[:len(stream) - 1]:
+        elif stream[:1] == b" " and stream[1:] == text[: len(stream) - 1]:
             shift = 1
         else:
             continue
@@ -136,14 +154,13 @@ def pad_rows(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tenso
     ids = torch.full((len(rows), width), pad, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for r, row in enumerate(rows):
-        ids[r, :len(row)] = torch.tensor(row, dtype=torch.long)
-        mask[r, :len(row)] = 1
+        ids[r, : len(row)] = torch.tensor(row, dtype=torch.long)
+        mask[r, : len(row)] = 1
     return ids, mask
 
 
 def loader(dataset: StepBatches, num_workers: int) -> DataLoader:
-    return DataLoader(dataset, batch_size=None, shuffle=False, num_workers=num_workers,
-                      persistent_workers=False)
+    return DataLoader(dataset, batch_size=None, shuffle=False, num_workers=num_workers, persistent_workers=False)
 
 
 def split_micro(batch: dict[str, torch.Tensor], parts: int) -> list[dict[str, torch.Tensor]]:

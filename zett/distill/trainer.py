@@ -26,8 +26,9 @@ def prepare_trainable(model: Any, config: DistillConfig) -> Any:
     if config.trainable == "embeddings+lora":
         from peft import LoraConfig, get_peft_model
 
-        lora = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=0.0,
-                          target_modules="all-linear", bias="none")
+        lora = LoraConfig(
+            r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=0.0, target_modules="all-linear", bias="none"
+        )
         model = get_peft_model(model, lora)
     else:
         model.requires_grad_(False)
@@ -59,9 +60,18 @@ class DistillObjective:
     """Distillation's part of a step (:class:`zett.training.Objective`): micro-batches of ``grad_accum``, the
     teacher's statistics as targets, and the configured losses of the student against them."""
 
-    def __init__(self, config: DistillConfig, teacher: Any, student_boundary: torch.Tensor,
-                 teacher_boundary: torch.Tensor, device: torch.device, *, heads: nn.ModuleDict | None = None,
-                 teacher_trie: ByteTrie | None = None, texts: Any = None):
+    def __init__(
+        self,
+        config: DistillConfig,
+        teacher: Any,
+        student_boundary: torch.Tensor,
+        teacher_boundary: torch.Tensor,
+        device: torch.device,
+        *,
+        heads: nn.ModuleDict | None = None,
+        teacher_trie: ByteTrie | None = None,
+        texts: Any = None,
+    ):
         """``teacher_trie``: the teacher's vocabulary by bytes (BLD); ``texts``: the texts by index (BLD's
         ``beam`` method)."""
         self.config, self.device, self.boundary = config, device, student_boundary
@@ -70,9 +80,16 @@ class DistillObjective:
         self.trie, self.texts = teacher_trie, texts
         self.logits = "uld" in config.losses
         self.hidden = config.teacher_hidden or bool(config.byte_targets) or config.balance
-        self.teacher = Teacher(teacher, teacher_boundary, device, cache=config.cache_teacher,
-                               hidden=config.teacher_hidden, logits=self.logits,
-                               extra=self.teacher_bytes if config.byte_targets else None, unpadded=config.unpadded)
+        self.teacher = Teacher(
+            teacher,
+            teacher_boundary,
+            device,
+            cache=config.cache_teacher,
+            hidden=config.teacher_hidden,
+            logits=self.logits,
+            extra=self.teacher_bytes if config.byte_targets else None,
+            unpadded=config.unpadded,
+        )
         self.needs_teacher = not config.lazy_teacher or any(n not in TEACHER_FREE for n in self.weights)
 
     def split(self, batch: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
@@ -81,17 +98,21 @@ class DistillObjective:
     def targets(self, mb: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return self.teacher.outputs(mb) if self.needs_teacher else {}
 
-    def loss(self, model: nn.Module, mb: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
-             info: StepInfo) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(
+        self, model: nn.Module, mb: dict[str, torch.Tensor], targets: dict[str, torch.Tensor], info: StepInfo
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         ids = mb["student_input_ids"].to(self.device)
         mask = mb["student_attention_mask"].to(self.device)
         # one forward call per step under DDP (its reducer expects that); several rows alone otherwise
         unpadded = self.config.unpadded and not isinstance(model, nn.parallel.DistributedDataParallel)
-        s_out = forward_stats(model, ids, mask, self.boundary, hidden=self.hidden, logits=self.logits,
-                              unpadded=unpadded)
+        s_out = forward_stats(
+            model, ids, mask, self.boundary, hidden=self.hidden, logits=self.logits, unpadded=unpadded
+        )
         dev_mb = {k: v.to(self.device) for k, v in mb.items()}
-        values = {name: get_loss(name)(targets, s_out, dev_mb, normalizer=info.counts[name], **self.loss_kwargs(name))
-                  for name in self.weights}
+        values = {
+            name: get_loss(name)(targets, s_out, dev_mb, normalizer=info.counts[name], **self.loss_kwargs(name))
+            for name in self.weights
+        }
         logged = {name: float(v.detach()) for name, v in values.items()}
         weights = self.weights
         if self.config.balance and len(values) > 1:
@@ -110,8 +131,9 @@ class DistillObjective:
             return {k: v for k, v in self.config.bld.items() if k in BLD_LOSS_KEYS} | {"head": self.heads["bld"]}
         return {}
 
-    def teacher_bytes(self, mb: dict[str, torch.Tensor], row: int, key: int, logits: Any,
-                      n: int) -> dict[str, torch.Tensor]:
+    def teacher_bytes(
+        self, mb: dict[str, torch.Tensor], row: int, key: int, logits: Any, n: int
+    ) -> dict[str, torch.Tensor]:
         """BLD's teacher side for one text (``n`` tokens; ``logits`` [n, V] or by position block): next-byte
         distributions at every text byte its tokens cover."""
         ids = mb["teacher_input_ids"][row, :n].tolist()
@@ -131,8 +153,9 @@ class DistillObjective:
         return {"byte_probs": probs.half(), "byte_covered": covered}
 
 
-def balanced_weights(values: dict[str, torch.Tensor], shared: torch.Tensor,
-                     weights: dict[str, float]) -> dict[str, float]:
+def balanced_weights(
+    values: dict[str, torch.Tensor], shared: torch.Tensor, weights: dict[str, float]
+) -> dict[str, float]:
     """SPEC §5.2.8 gradient-magnitude balancing: scale each loss by the inverse norm of its gradient at ``shared``
     (the student's final hidden states: defined whatever the trainable set), times the mean norm, so that
     weighted losses push with equal force; no gradient flows through the weights."""

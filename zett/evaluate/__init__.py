@@ -9,12 +9,37 @@ tokenizer-fair and each with a confidence interval.
   (:mod:`zett.evaluate.stats`).
 """
 
-from .agreement import CHAT_PROMPTS, AgreementResult, ItemScores, agreement, chrf, prompts_from_texts, \
-    teacher_divergence
+from .agreement import (
+    CHAT_PROMPTS,
+    AgreementResult,
+    ItemScores,
+    agreement,
+    chrf,
+    prompts_from_texts,
+    teacher_divergence,
+)
 from .bpb import BPBResult, bits_per_byte, score, token_logprobs
 from .stats import Estimate, compare
 from .tasks import ChoiceResult, Task, TaskResult, choice_accuracy, load_tasks, read_task
 
-__all__ = ["AgreementResult", "BPBResult", "CHAT_PROMPTS", "ChoiceResult", "Estimate", "ItemScores", "Task",
-           "TaskResult", "agreement", "bits_per_byte", "choice_accuracy", "chrf", "compare", "load_tasks",
-           "prompts_from_texts", "read_task", "score", "teacher_divergence", "token_logprobs"]
+__all__ = [
+    "AgreementResult",
+    "BPBResult",
+    "CHAT_PROMPTS",
+    "ChoiceResult",
+    "Estimate",
+    "ItemScores",
+    "Task",
+    "TaskResult",
+    "agreement",
+    "bits_per_byte",
+    "choice_accuracy",
+    "chrf",
+    "compare",
+    "load_tasks",
+    "prompts_from_texts",
+    "read_task",
+    "score",
+    "teacher_divergence",
+    "token_logprobs",
+]

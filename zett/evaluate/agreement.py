@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -82,15 +83,20 @@ class AgreementResult:
     divergence: ItemScores | None
 
     def as_dict(self, *, seed: int = 0) -> dict[str, Any]:
-        out: dict[str, Any] = {"n_prompts": len(self.prompts), "n_chat": sum(self.chat),
-                               "similarity_chrf": self.similarity.estimate(seed=seed).as_dict()}
+        out: dict[str, Any] = {
+            "n_prompts": len(self.prompts),
+            "n_chat": sum(self.chat),
+            "similarity_chrf": self.similarity.estimate(seed=seed).as_dict(),
+        }
         for name, part in (("reference_bpb", self.reference_bpb), ("chat_bpb", self.chat_bpb)):
             if part is not None:
                 out[name] = part.estimate(seed=seed).as_dict()
         if self.divergence is not None:
             out["divergence"] = self.divergence.estimate(seed=seed).as_dict()
-        out["samples"] = [{"prompt": p, "chat": c, "reference": r, "model": m}
-                          for p, c, r, m in zip(self.prompts, self.chat, self.reference_outputs, self.model_outputs)]
+        out["samples"] = [
+            {"prompt": p, "chat": c, "reference": r, "model": m}
+            for p, c, r, m in zip(self.prompts, self.chat, self.reference_outputs, self.model_outputs)
+        ]
         return out
 
 
@@ -101,8 +107,8 @@ def chrf(hypothesis: str, reference: str, *, max_n: int = 6, beta: float = 2.0) 
         return 1.0
     precisions, recalls = [], []
     for n in range(1, max_n + 1):
-        h = Counter(hyp[i:i + n] for i in range(len(hyp) - n + 1))
-        r = Counter(ref[i:i + n] for i in range(len(ref) - n + 1))
+        h = Counter(hyp[i : i + n] for i in range(len(hyp) - n + 1))
+        r = Counter(ref[i : i + n] for i in range(len(ref) - n + 1))
         if not h or not r:
             continue
         common = sum((h & r).values())
@@ -111,7 +117,7 @@ def chrf(hypothesis: str, reference: str, *, max_n: int = 6, beta: float = 2.0) 
     if not precisions:
         return 0.0
     p, r = float(np.mean(precisions)), float(np.mean(recalls))
-    return 0.0 if p + r == 0 else (1 + beta ** 2) * p * r / (beta ** 2 * p + r)
+    return 0.0 if p + r == 0 else (1 + beta**2) * p * r / (beta**2 * p + r)
 
 
 def prompts_from_texts(texts: Sequence[str], *, n_chars: int = 200) -> list[str]:
@@ -129,8 +135,9 @@ def chat_prefix(tokenizer: Any, prompt: str) -> list[int] | None:
     """Token ids of a one-turn chat up to the start of the assistant's answer, or ``None`` without a template."""
     if not getattr(tokenizer, "chat_template", None):
         return None
-    text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                         add_generation_prompt=True)
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+    )
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
@@ -179,13 +186,22 @@ def greedy(model: Any, tokenizer: Any, ids: list[int], max_new_bytes: int) -> st
 def _continuation_bits(model: Any, ids: list[int], context: int) -> float:
     device = next(model.parameters()).device
     logits = model(input_ids=torch.tensor([ids], device=device)).logits[0].float()
-    lp = torch.log_softmax(logits[context - 1:-1], -1).gather(-1, torch.tensor(ids[context:], device=device)[:, None])
+    lp = torch.log_softmax(logits[context - 1 : -1], -1).gather(-1, torch.tensor(ids[context:], device=device)[:, None])
     return -float(lp.sum()) / math.log(2)
 
 
-def agreement(model: Any, tokenizer: Any, reference: Any, reference_tokenizer: Any, prompts: Sequence[str], *,
-              chat_prompts: Sequence[str] | None = None, max_new_bytes: int = 96, divergence: bool = True,
-              progress: bool = True) -> AgreementResult:
+def agreement(
+    model: Any,
+    tokenizer: Any,
+    reference: Any,
+    reference_tokenizer: Any,
+    prompts: Sequence[str],
+    *,
+    chat_prompts: Sequence[str] | None = None,
+    max_new_bytes: int = 96,
+    divergence: bool = True,
+    progress: bool = True,
+) -> AgreementResult:
     """Agreement of ``model`` with ``reference`` on ``prompts`` (plain continuations) and ``chat_prompts``
     (answers through the chat template; by default :data:`CHAT_PROMPTS` when both tokenizers have a template,
     none otherwise). See the module docstring for the three measures."""
@@ -218,10 +234,16 @@ def agreement(model: Any, tokenizer: Any, reference: Any, reference_tokenizer: A
         if texts:
             values = teacher_divergence(model, tokenizer, reference, reference_tokenizer, texts, per_text=True)
             div = ItemScores(np.asarray(values), text_keys(texts))
-    return AgreementResult([p for p, _ in items], ref_out, mod_out, [c for _, c in items],
-                           _bpb(plain_bits, plain_bytes, [p + r for (p, c), r in zip(items, ref_out) if not c and r]),
-                           _bpb(chat_bits, chat_bytes, [p + r for (p, c), r in zip(items, ref_out) if c and r]),
-                           ItemScores(np.asarray(sims), keys), div)
+    return AgreementResult(
+        [p for p, _ in items],
+        ref_out,
+        mod_out,
+        [c for _, c in items],
+        _bpb(plain_bits, plain_bytes, [p + r for (p, c), r in zip(items, ref_out) if not c and r]),
+        _bpb(chat_bits, chat_bytes, [p + r for (p, c), r in zip(items, ref_out) if c and r]),
+        ItemScores(np.asarray(sims), keys),
+        div,
+    )
 
 
 def _prefix(tokenizer: Any, prompt: str, chat: bool) -> list[int]:
@@ -239,14 +261,28 @@ def _cut(text: str, n_bytes: int) -> str:
 def _bpb(bits: list[float], n_bytes: list[int], texts: list[str]) -> BPBResult | None:
     if not bits:
         return None
-    return BPBResult(bits=float(sum(bits)), bytes=int(sum(n_bytes)), tokens=0, doc_bits=tuple(bits),
-                     doc_bytes=tuple(n_bytes), keys=text_keys(texts))
+    return BPBResult(
+        bits=float(sum(bits)),
+        bytes=int(sum(n_bytes)),
+        tokens=0,
+        doc_bits=tuple(bits),
+        doc_bytes=tuple(n_bytes),
+        keys=text_keys(texts),
+    )
 
 
 @torch.no_grad()
-def teacher_divergence(student: Any, student_tokenizer: Any, teacher: Any, teacher_tokenizer: Any,
-                       texts: Sequence[str], *, max_length: int = 512, per_text: bool = False,
-                       **alm: Any) -> float | list[float]:
+def teacher_divergence(
+    student: Any,
+    student_tokenizer: Any,
+    teacher: Any,
+    teacher_tokenizer: Any,
+    texts: Sequence[str],
+    *,
+    max_length: int = 512,
+    per_text: bool = False,
+    **alm: Any,
+) -> float | list[float]:
     """Distance of ``student`` from ``teacher`` across tokenizers (SPEC §5.6): the chunk-level ALM divergence
     (binary KL at tau = 100 unless ``alm`` says otherwise) on ``texts``, one text at a time (first ``max_length``
     student tokens), averaged over aligned chunk groups; ``per_text=True`` gives one value per text instead. 0
@@ -255,23 +291,33 @@ def teacher_divergence(student: Any, student_tokenizer: Any, teacher: Any, teach
     from tokenizers_zoo import load_tokenizer
 
     from ..distill.data import StepBatches, default_teacher_length
-    from ..training.teacher import lm_token_stats
     from ..losses import alm_loss, boundary_mask
+    from ..training.teacher import lm_token_stats
 
     texts = [t for t in texts if t]
     s_tok, t_tok = load_tokenizer(student_tokenizer), load_tokenizer(teacher_tokenizer)
-    data = StepBatches(texts, s_tok, t_tok, batch_size=1, max_length=max_length,
-                       teacher_max_length=default_teacher_length(s_tok, t_tok, texts, max_length), seed=0, first=0,
-                       last=1)
+    data = StepBatches(
+        texts,
+        s_tok,
+        t_tok,
+        batch_size=1,
+        max_length=max_length,
+        teacher_max_length=default_teacher_length(s_tok, t_tok, texts, max_length),
+        seed=0,
+        first=0,
+        last=1,
+    )
     s_bnd, t_bnd = boundary_mask(s_tok), boundary_mask(t_tok)
     values, weights = [], []
     t_dev, s_dev = next(teacher.parameters()).device, next(student.parameters()).device
     for i in range(len(texts)):
         batch = data.collate([i])
-        t_out = lm_token_stats(teacher, batch["teacher_input_ids"].to(t_dev),
-                               batch["teacher_attention_mask"].to(t_dev), t_bnd)[0]
-        s_out = lm_token_stats(student, batch["student_input_ids"].to(s_dev),
-                               batch["student_attention_mask"].to(s_dev), s_bnd)[0]
+        t_out = lm_token_stats(
+            teacher, batch["teacher_input_ids"].to(t_dev), batch["teacher_attention_mask"].to(t_dev), t_bnd
+        )[0]
+        s_out = lm_token_stats(
+            student, batch["student_input_ids"].to(s_dev), batch["student_attention_mask"].to(s_dev), s_bnd
+        )[0]
         t_out = {k: v.to(s_dev) for k, v in t_out.items()}
         batch = {k: v.to(s_dev) for k, v in batch.items()}
         values.append(float(alm_loss(t_out, s_out, batch, **alm)))
@@ -281,5 +327,13 @@ def teacher_divergence(student: Any, student_tokenizer: Any, teacher: Any, teach
     return sum(v * w for v, w in zip(values, weights)) / max(sum(weights), 1)
 
 
-__all__ = ["AgreementResult", "CHAT_PROMPTS", "ItemScores", "agreement", "chrf", "greedy", "prompts_from_texts",
-           "teacher_divergence"]
+__all__ = [
+    "AgreementResult",
+    "CHAT_PROMPTS",
+    "ItemScores",
+    "agreement",
+    "chrf",
+    "greedy",
+    "prompts_from_texts",
+    "teacher_divergence",
+]

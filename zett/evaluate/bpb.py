@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -77,17 +78,31 @@ def _windows(ids: list[int], start: int, max_length: int, stride: int) -> list[t
     return out
 
 
-def score(model: Any, tokenizer: Any, texts: Iterable[str], *, batch_tokens: int = 4096,
-          max_length: int = 2048, stride: int | None = None, progress: bool = True) -> BPBResult:
+def score(
+    model: Any,
+    tokenizer: Any,
+    texts: Iterable[str],
+    *,
+    batch_tokens: int = 4096,
+    max_length: int = 2048,
+    stride: int | None = None,
+    progress: bool = True,
+) -> BPBResult:
     """Total bits, bytes and tokens of ``texts`` under ``model``, and per document (see module docstring)."""
     texts = list(texts)
-    logprobs, docs, n_bytes = _scored_tokens(model, tokenizer, texts, batch_tokens=batch_tokens,
-                                             max_length=max_length, stride=stride, progress=progress)
+    logprobs, docs, n_bytes = _scored_tokens(
+        model, tokenizer, texts, batch_tokens=batch_tokens, max_length=max_length, stride=stride, progress=progress
+    )
     kept = [t for t in texts if t]
     doc_bits = torch.zeros(len(kept), dtype=torch.float64).index_add_(0, docs, -logprobs.double()) / math.log(2)
-    return BPBResult(bits=float(doc_bits.sum()), bytes=n_bytes, tokens=logprobs.numel(),
-                     doc_bits=tuple(doc_bits.tolist()), doc_bytes=tuple(len(t.encode("utf-8")) for t in kept),
-                     keys=text_keys(kept))
+    return BPBResult(
+        bits=float(doc_bits.sum()),
+        bytes=n_bytes,
+        tokens=logprobs.numel(),
+        doc_bits=tuple(doc_bits.tolist()),
+        doc_bytes=tuple(len(t.encode("utf-8")) for t in kept),
+        keys=text_keys(kept),
+    )
 
 
 def text_keys(texts: Sequence[str]) -> tuple:
@@ -95,19 +110,41 @@ def text_keys(texts: Sequence[str]) -> tuple:
     return tuple(hashlib.blake2b(t.encode("utf-8"), digest_size=8).hexdigest() for t in texts)
 
 
-def token_logprobs(model: Any, tokenizer: Any, texts: Iterable[str], *, batch_tokens: int = 4096,
-                   max_length: int = 2048, stride: int | None = None,
-                   progress: bool = False) -> tuple[torch.Tensor, int]:
+def token_logprobs(
+    model: Any,
+    tokenizer: Any,
+    texts: Iterable[str],
+    *,
+    batch_tokens: int = 4096,
+    max_length: int = 2048,
+    stride: int | None = None,
+    progress: bool = False,
+) -> tuple[torch.Tensor, int]:
     """``(log p of every scored token, UTF-8 bytes of the texts)`` under the rules of the module docstring. The
     token order depends only on the tokenizer, the texts and ``max_length``/``stride``, so models that share a
     tokenizer can be mixed token by token afterwards (:func:`zett.best_weights`)."""
-    logprobs, _, n_bytes = _scored_tokens(model, tokenizer, list(texts), batch_tokens=batch_tokens,
-                                          max_length=max_length, stride=stride, progress=progress)
+    logprobs, _, n_bytes = _scored_tokens(
+        model,
+        tokenizer,
+        list(texts),
+        batch_tokens=batch_tokens,
+        max_length=max_length,
+        stride=stride,
+        progress=progress,
+    )
     return logprobs, n_bytes
 
 
-def _scored_tokens(model: Any, tokenizer: Any, texts: list[str], *, batch_tokens: int, max_length: int,
-                   stride: int | None, progress: bool) -> tuple[torch.Tensor, torch.Tensor, int]:
+def _scored_tokens(
+    model: Any,
+    tokenizer: Any,
+    texts: list[str],
+    *,
+    batch_tokens: int,
+    max_length: int,
+    stride: int | None,
+    progress: bool,
+) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Log-probs of the scored tokens, the document index of each, and the texts' UTF-8 bytes."""
     if not texts or not any(texts):
         raise ValueError("no text to evaluate: pass a non-empty list of non-empty strings")
@@ -117,8 +154,11 @@ def _scored_tokens(model: Any, tokenizer: Any, texts: list[str], *, batch_tokens
     stride = stride or max(1, (3 * max_length) // 4)
     if not 0 < stride <= max_length - 1:
         raise ValueError(f"stride must be in [1, max_length-1], got {stride}")
-    windows = [(w, c, doc) for doc, t in enumerate(t for t in texts if t)
-               for w, c in _windows(encode_text(tokenizer, t), start, max_length, stride)]
+    windows = [
+        (w, c, doc)
+        for doc, t in enumerate(t for t in texts if t)
+        for w, c in _windows(encode_text(tokenizer, t), start, max_length, stride)
+    ]
     windows.sort(key=lambda w: len(w[0]))
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else start
     device = next(model.parameters()).device
@@ -131,13 +171,17 @@ def _scored_tokens(model: Any, tokenizer: Any, texts: list[str], *, batch_tokens
             mask = torch.zeros((len(batch), length), dtype=torch.long)
             labels = torch.full((len(batch), length), -100, dtype=torch.long)
             for row, (w, context, _) in enumerate(batch):
-                ids[row, :len(w)] = torch.tensor(w)
-                mask[row, :len(w)] = 1
-                labels[row, context:len(w)] = ids[row, context:len(w)]
+                ids[row, : len(w)] = torch.tensor(w)
+                mask[row, : len(w)] = 1
+                labels[row, context : len(w)] = ids[row, context : len(w)]
             logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
             target = labels[:, 1:].to(device)
-            nll = F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]), target.reshape(-1),
-                                  ignore_index=-100, reduction="none")
+            nll = F.cross_entropy(
+                logits[:, :-1].float().reshape(-1, logits.shape[-1]),
+                target.reshape(-1),
+                ignore_index=-100,
+                reduction="none",
+            )
             scored = target.reshape(-1) != -100
             out.append(-nll[scored].cpu())
             doc = torch.tensor([d for _, _, d in batch]).repeat_interleave(length - 1).to(device)
@@ -160,8 +204,9 @@ def _batches(windows: list, batch_tokens: int) -> list[list]:
     return batches
 
 
-def bits_per_byte(model: Any, tokenizer: Any, texts: Iterable[str], *, ci: bool = False, seed: int = 0,
-                  **kwargs: Any) -> float | Estimate:
+def bits_per_byte(
+    model: Any, tokenizer: Any, texts: Iterable[str], *, ci: bool = False, seed: int = 0, **kwargs: Any
+) -> float | Estimate:
     """Bits per UTF-8 byte of ``texts`` (lower is better); see the module docstring for the rules.
 
     With ``ci=True`` an :class:`~zett.evaluate.stats.Estimate` (value, 95% bootstrap interval over documents,

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from .agreement import agreement, prompts_from_texts
 from .bpb import score
@@ -15,11 +16,22 @@ from .tasks import choice_accuracy, load_tasks
 log = logging.getLogger(__name__)
 
 
-def evaluate_model(model: Any, tokenizer: Any, *, texts: Sequence[str | Path] | Mapping[str, list[str]] = (),
-                   tasks: Sequence[Any] = (),
-                   reference: Any = None, reference_tokenizer: Any = None, max_docs: int | None = None,
-                   max_examples: int | None = None, max_length: int = 2048, n_prompts: int = 16,
-                   max_new_bytes: int = 96, seed: int = 0, progress: bool = True) -> dict[str, Any]:
+def evaluate_model(
+    model: Any,
+    tokenizer: Any,
+    *,
+    texts: Sequence[str | Path] | Mapping[str, list[str]] = (),
+    tasks: Sequence[Any] = (),
+    reference: Any = None,
+    reference_tokenizer: Any = None,
+    max_docs: int | None = None,
+    max_examples: int | None = None,
+    max_length: int = 2048,
+    n_prompts: int = 16,
+    max_new_bytes: int = 96,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Everything ``zett eval`` measures, as a dict: ``texts`` (files, or ``{name: documents}``; one entry each:
     ``file``, ``bpb``,
     ``ci_low``, ``ci_high``, ``n_docs``, ...), ``tasks`` (per task ``task``, ``accuracy``, ``ci_low``,
@@ -29,37 +41,52 @@ def evaluate_model(model: Any, tokenizer: Any, *, texts: Sequence[str | Path] | 
     from ..data import read_texts
 
     if not texts and not tasks:
-        raise ValueError("nothing to evaluate: pass texts (JSONL/text files) and/or tasks (task files or a "
-                         "directory of them)")
+        raise ValueError(
+            "nothing to evaluate: pass texts (JSONL/text files) and/or tasks (task files or a directory of them)"
+        )
     if reference is not None and reference_tokenizer is None:
         raise ValueError("pass reference_tokenizer= with reference=")
     out: dict[str, Any] = {"texts": [], "seconds": {}}
-    docs_by_file = dict(texts) if isinstance(texts, Mapping) else {str(f): read_texts(f, max_docs=max_docs)
-                                                                    for f in texts}
+    docs_by_file = (
+        dict(texts) if isinstance(texts, Mapping) else {str(f): read_texts(f, max_docs=max_docs) for f in texts}
+    )
     loaded = load_tasks(list(tasks)) if tasks else []  # fail on a bad task file before the slow part
     began = time.perf_counter()
     for name, docs in docs_by_file.items():
         res = score(model, tokenizer, docs, max_length=max_length, progress=progress)
         est = res.estimate(seed=seed)
-        out["texts"].append({"file": name, "bpb": res.bpb, "ci_low": est.ci_low, "ci_high": est.ci_high,
-                             "n_docs": res.n_docs, "bytes": res.bytes, "tokens": res.tokens, "bits": res.bits})
+        out["texts"].append(
+            {
+                "file": name,
+                "bpb": res.bpb,
+                "ci_low": est.ci_low,
+                "ci_high": est.ci_high,
+                "n_docs": res.n_docs,
+                "bytes": res.bytes,
+                "tokens": res.tokens,
+                "bits": res.bits,
+            }
+        )
     out["seconds"]["texts"] = time.perf_counter() - began
     ref_tasks = None
     if loaded:
         began = time.perf_counter()
         if reference is not None:
-            ref_tasks = choice_accuracy(reference, reference_tokenizer, loaded, max_examples=max_examples,
-                                        progress=progress, seed=seed)
+            ref_tasks = choice_accuracy(
+                reference, reference_tokenizer, loaded, max_examples=max_examples, progress=progress, seed=seed
+            )
             out["reference_tasks"] = ref_tasks.as_dict()
-        res_tasks = choice_accuracy(model, tokenizer, loaded, max_examples=max_examples, progress=progress,
-                                    reference=ref_tasks, seed=seed)
+        res_tasks = choice_accuracy(
+            model, tokenizer, loaded, max_examples=max_examples, progress=progress, reference=ref_tasks, seed=seed
+        )
         out["tasks"] = res_tasks.as_dict()
         out["seconds"]["tasks"] = time.perf_counter() - began
     if reference is not None:
         began = time.perf_counter()
         prompts = prompts_from_texts(_spread(list(docs_by_file.values()), n_prompts))
-        res = agreement(model, tokenizer, reference, reference_tokenizer, prompts, max_new_bytes=max_new_bytes,
-                        progress=progress)
+        res = agreement(
+            model, tokenizer, reference, reference_tokenizer, prompts, max_new_bytes=max_new_bytes, progress=progress
+        )
         out["agreement"] = res.as_dict(seed=seed)
         out["seconds"]["agreement"] = time.perf_counter() - began
     return out
@@ -76,7 +103,9 @@ def _spread(groups: list[list[str]], n: int) -> list[str]:
 
 
 def _pm(d: dict[str, Any], spec: str = ".4f") -> str:
-    return f"{format(d['value'] if 'value' in d else d['bpb'], spec)} ± {format((d['ci_high'] - d['ci_low']) / 2, spec)}"
+    return (
+        f"{format(d['value'] if 'value' in d else d['bpb'], spec)} ± {format((d['ci_high'] - d['ci_low']) / 2, spec)}"
+    )
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -91,14 +120,17 @@ def format_report(report: dict[str, Any]) -> str:
         head = f"  {'task':<42} {'accuracy':>14} {'chance':>7} {'n':>4}" + (f" {'reference':>14}" if ref else "")
         lines += ["", "task accuracy (95% Wilson CI; * = above chance)", head]
         for t in report["tasks"]["tasks"]:
-            row = (f"  {t['task']:<42} {_acc(t):>14} {t['chance']:>7.3f} {t['n']:>4}"
-                   + (f" {_acc(ref[t['task']]):>14}" if t["task"] in ref else ""))
+            row = f"  {t['task']:<42} {_acc(t):>14} {t['chance']:>7.3f} {t['n']:>4}" + (
+                f" {_acc(ref[t['task']]):>14}" if t["task"] in ref else ""
+            )
             lines.append(row)
         lines.append(f"  {'macro mean (all tasks)':<42} {_pm(report['tasks']['macro'], '.3f'):>14}")
         if "macro_reference_above_chance" in report["tasks"]:
             n = len(report["tasks"]["reference_above_chance"])
-            lines.append(f"  {f'macro mean ({n} tasks the reference is above chance on)':<42} "
-                         f"{_pm(report['tasks']['macro_reference_above_chance'], '.3f'):>14}")
+            lines.append(
+                f"  {f'macro mean ({n} tasks the reference is above chance on)':<42} "
+                f"{_pm(report['tasks']['macro_reference_above_chance'], '.3f'):>14}"
+            )
     if "agreement" in report:
         a = report["agreement"]
         lines += ["", f"agreement with the reference ({a['n_prompts']} prompts, {a['n_chat']} of them chat)"]

@@ -13,8 +13,9 @@ percentile bootstrap collapses to a point.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -54,8 +55,15 @@ def _quantiles(samples: np.ndarray, level: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def bootstrap(statistic: Callable[[np.ndarray], np.ndarray], n: int, *, n_boot: int = N_BOOT, seed: int = 0,
-              level: float = LEVEL, strata: Sequence[int] | None = None) -> tuple[float, float]:
+def bootstrap(
+    statistic: Callable[[np.ndarray], np.ndarray],
+    n: int,
+    *,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+    level: float = LEVEL,
+    strata: Sequence[int] | None = None,
+) -> tuple[float, float]:
     """Percentile interval of ``statistic`` over resamples of ``n`` items.
 
     ``statistic(idx)`` takes an int array of item indices of shape ``[n_boot, n]`` and returns ``[n_boot]``
@@ -82,12 +90,14 @@ def mean_estimate(values: Sequence[float], *, n_boot: int = N_BOOT, seed: int = 
     return Estimate(float(x.mean()), low, high, len(x), level)
 
 
-def ratio_estimate(num: Sequence[float], den: Sequence[float], *, n_boot: int = N_BOOT, seed: int = 0,
-                   level: float = LEVEL) -> Estimate:
+def ratio_estimate(
+    num: Sequence[float], den: Sequence[float], *, n_boot: int = N_BOOT, seed: int = 0, level: float = LEVEL
+) -> Estimate:
     """``sum(num) / sum(den)`` (e.g. bits over bytes) with a bootstrap interval over the items (documents)."""
     a, b = np.asarray(num, dtype=np.float64), np.asarray(den, dtype=np.float64)
-    low, high = bootstrap(lambda idx: a[idx].sum(axis=1) / b[idx].sum(axis=1), len(a), n_boot=n_boot, seed=seed,
-                          level=level)
+    low, high = bootstrap(
+        lambda idx: a[idx].sum(axis=1) / b[idx].sum(axis=1), len(a), n_boot=n_boot, seed=seed, level=level
+    )
     return Estimate(float(a.sum() / b.sum()), low, high, len(a), level)
 
 
@@ -122,8 +132,9 @@ class Paired:
             return self.num[idx].mean(axis=-1)
         # macro mean: the mean within each stratum, then over strata (a stratified resample keeps every item in
         # its stratum's columns, so a stratum's columns of ``idx`` hold that stratum's resampled items)
-        return np.mean([self.num[idx[..., self.strata == label]].mean(axis=-1) for label in np.unique(self.strata)],
-                       axis=0)
+        return np.mean(
+            [self.num[idx[..., self.strata == label]].mean(axis=-1) for label in np.unique(self.strata)], axis=0
+        )
 
 
 def compare(a: Any, b: Any, *, n_boot: int = N_BOOT, seed: int = 0, level: float = LEVEL) -> Estimate:
@@ -136,12 +147,20 @@ def compare(a: Any, b: Any, *, n_boot: int = N_BOOT, seed: int = 0, level: float
     the returned :class:`Estimate` says whether the evaluation separates the two at this level."""
     pa, pb = _paired(a), _paired(b)
     if pa.keys != pb.keys:
-        raise ValueError("the two results were not scored on the same items (different texts, tasks or examples); "
-                         "score both models on the same data to compare them")
+        raise ValueError(
+            "the two results were not scored on the same items (different texts, tasks or examples); "
+            "score both models on the same data to compare them"
+        )
     full = np.arange(len(pa.num))[None, :]
     value = float(pa.statistic(full)[0] - pb.statistic(full)[0])
-    low, high = bootstrap(lambda idx: pa.statistic(idx) - pb.statistic(idx), len(pa.num), n_boot=n_boot, seed=seed,
-                          level=level, strata=pa.strata)
+    low, high = bootstrap(
+        lambda idx: pa.statistic(idx) - pb.statistic(idx),
+        len(pa.num),
+        n_boot=n_boot,
+        seed=seed,
+        level=level,
+        strata=pa.strata,
+    )
     return Estimate(value, low, high, len(pa.num), level)
 
 
@@ -150,8 +169,10 @@ def _paired(result: Any) -> Paired:
         return result
     if hasattr(result, "paired"):
         return result.paired()
-    raise TypeError(f"cannot compare a {type(result).__name__}; pass results returned by zett.evaluate "
-                    "(score, choice_accuracy, agreement)")
+    raise TypeError(
+        f"cannot compare a {type(result).__name__}; pass results returned by zett.evaluate "
+        "(score, choice_accuracy, agreement)"
+    )
 
 
 __all__ = ["Estimate", "Paired", "bootstrap", "compare", "mean_estimate", "ratio_estimate", "wilson"]

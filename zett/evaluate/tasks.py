@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import inspect
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -57,8 +58,9 @@ def read_task(path: str | Path) -> Task:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); task files are UTF-8 "
-                         "JSON lines") from exc
+        raise ValueError(
+            f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); task files are UTF-8 JSON lines"
+        ) from exc
     except OSError as exc:
         raise FileNotFoundError(f"cannot read task file {path} ({exc.strerror or exc}); check the path") from exc
     examples = []
@@ -66,8 +68,9 @@ def read_task(path: str | Path) -> Task:
         if line.strip():
             examples.append(_example(line, f"{path}:{n}"))
     if not examples:
-        raise ValueError(f"{path} holds no examples; a task file has one JSON object per line with context, "
-                         "choices and answer")
+        raise ValueError(
+            f"{path} holds no examples; a task file has one JSON object per line with context, choices and answer"
+        )
     return Task(path.name.removesuffix(".jsonl"), tuple(examples))
 
 
@@ -107,8 +110,10 @@ def load_tasks(spec: Any) -> list[Task]:
         tasks = [t for item in spec for t in load_tasks(item)]
         names = [t.name for t in tasks]
         if len(set(names)) != len(names):
-            raise ValueError(f"two tasks share a name ({sorted({n for n in names if names.count(n) > 1})}); "
-                             "task names come from file names and must be unique")
+            raise ValueError(
+                f"two tasks share a name ({sorted({n for n in names if names.count(n) > 1})}); "
+                "task names come from file names and must be unique"
+            )
         return tasks
     raise TypeError(f"cannot read tasks from a {type(spec).__name__}; pass a .jsonl path, a directory or Tasks")
 
@@ -150,8 +155,15 @@ class TaskResult:
 
     def as_dict(self) -> dict[str, Any]:
         low, high = self.interval
-        return {"task": self.task, "accuracy": self.accuracy, "ci_low": low, "ci_high": high, "n": self.n,
-                "chance": self.chance, "above_chance": self.above_chance}
+        return {
+            "task": self.task,
+            "accuracy": self.accuracy,
+            "ci_low": low,
+            "ci_high": high,
+            "n": self.n,
+            "chance": self.chance,
+            "above_chance": self.above_chance,
+        }
 
 
 @dataclass
@@ -213,8 +225,16 @@ def continuation_ids(tokenizer: Any, text: str) -> list[int]:
     return encode_text(tokenizer, text)
 
 
-def choice_accuracy(model: Any, tokenizer: Any, tasks: Any, *, max_examples: int | None = None,
-                    progress: bool = True, reference: ChoiceResult | None = None, seed: int = 0) -> ChoiceResult:
+def choice_accuracy(
+    model: Any,
+    tokenizer: Any,
+    tasks: Any,
+    *,
+    max_examples: int | None = None,
+    progress: bool = True,
+    reference: ChoiceResult | None = None,
+    seed: int = 0,
+) -> ChoiceResult:
     """Accuracy of ``model`` on multiple-choice ``tasks`` (see the module docstring for the scoring rule).
 
     ``tasks``: a ``.jsonl`` file, a directory of them, or a list; ``max_examples``: the first N examples of each
@@ -239,8 +259,9 @@ def choice_accuracy(model: Any, tokenizer: Any, tasks: Any, *, max_examples: int
         results.append(TaskResult(task.name, np.array(credit), np.array(chance), np.array(preds)))
     bar.close()
     ref = reference.above_chance() if reference is not None else None
-    return ChoiceResult(results, [n for n in ref if n in {r.task for r in results}] if ref is not None else None,
-                        seed=seed)
+    return ChoiceResult(
+        results, [n for n in ref if n in {r.task for r in results}] if ref is not None else None, seed=seed
+    )
 
 
 def with_cache(model: Any, cache: Any) -> dict[str, Any]:
@@ -264,7 +285,7 @@ def _choice_scores(model: Any, tokenizer: Any, start: int, ex: Example, limit: i
     longest = max(len(c) for c in conts)
     ctx = [start] + encode_text(tokenizer, ex.context)
     if len(ctx) + longest > limit:  # keep the start token and the end of the context
-        ctx = [start] + ctx[len(ctx) - (limit - longest - 1):]
+        ctx = [start] + ctx[len(ctx) - (limit - longest - 1) :]
     device = next(model.parameters()).device
     out = model(input_ids=torch.tensor([ctx], device=device), use_cache=True, logits_to_keep=1)
     first = torch.log_softmax(out.logits[0, -1].float(), -1)
@@ -274,18 +295,30 @@ def _choice_scores(model: Any, tokenizer: Any, start: int, ex: Example, limit: i
         ids = torch.full((k, longest), pad, dtype=torch.long)
         mask = torch.zeros((k, longest), dtype=torch.long)
         for row, c in enumerate(conts):
-            ids[row, :len(c)] = torch.tensor(c, dtype=torch.long)
-            mask[row, :len(c)] = 1
+            ids[row, : len(c)] = torch.tensor(c, dtype=torch.long)
+            mask[row, : len(c)] = 1
         cache = cache_of(out)
         cache.batch_repeat_interleave(k)
         attention = torch.cat([torch.ones((k, len(ctx)), dtype=torch.long), mask], dim=1)
         positions = torch.arange(len(ctx), len(ctx) + longest).expand(k, longest)
-        logits = model(input_ids=ids.to(device), attention_mask=attention.to(device),
-                       position_ids=positions.to(device), **with_cache(model, cache)).logits.float()
+        logits = model(
+            input_ids=ids.to(device),
+            attention_mask=attention.to(device),
+            position_ids=positions.to(device),
+            **with_cache(model, cache),
+        ).logits.float()
         lp = torch.log_softmax(logits[:, :-1], -1).gather(-1, ids[:, 1:, None].to(device))[..., 0]
         totals += (lp.cpu() * mask[:, 1:]).sum(-1).double().numpy()
     return totals / n_bytes
 
 
-__all__ = ["ChoiceResult", "Example", "Task", "TaskResult", "choice_accuracy", "continuation_ids", "load_tasks",
-           "read_task"]
+__all__ = [
+    "ChoiceResult",
+    "Example",
+    "Task",
+    "TaskResult",
+    "choice_accuracy",
+    "continuation_ids",
+    "load_tasks",
+    "read_task",
+]

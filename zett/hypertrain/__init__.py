@@ -42,9 +42,14 @@ class TrainResult:
     steps: int
 
 
-def train_hypernet(config: HypernetTrainConfig | dict | str | Path, *, base_model: Any = None,
-                   base_tokenizer: Any = None, progress: bool = True,
-                   on_step: StepCallback | None = None) -> TrainResult:
+def train_hypernet(
+    config: HypernetTrainConfig | dict | str | Path,
+    *,
+    base_model: Any = None,
+    base_tokenizer: Any = None,
+    progress: bool = True,
+    on_step: StepCallback | None = None,
+) -> TrainResult:
     """Train (or resume) a hypernetwork; ``config``: a config object, dict or YAML path.
 
     ``base_model``/``base_tokenizer``: already-loaded objects (else ``config.base_model`` is loaded).
@@ -69,9 +74,18 @@ def train_hypernet(config: HypernetTrainConfig | dict | str | Path, *, base_mode
     texts, startup = training_texts(cfg, base_tok)
     evals = eval_texts(cfg)
     real = {name: load_tokenizer(name, base=base_tok) for name in cfg.real_tokenizers}
-    dataset = HypernetBatches(texts, startup, base_tok, cfg, real=real, first=first, last=cfg.steps,
-                              rank=procs.process_index, world=procs.num_processes,
-                              base_rows=net.config.base_vocab_size)
+    dataset = HypernetBatches(
+        texts,
+        startup,
+        base_tok,
+        cfg,
+        real=real,
+        first=first,
+        last=cfg.steps,
+        rank=procs.process_index,
+        world=procs.num_processes,
+        base_rows=net.config.base_vocab_size,
+    )
     objective = HypernetObjective(cfg, net, base_model, boundary_mask(base_tok), rt.device)
     seen = tokens_seen(run, first)
 
@@ -90,9 +104,14 @@ def train_hypernet(config: HypernetTrainConfig | dict | str | Path, *, base_mode
     try:
         if evals and cfg.init_from and not first and cfg.eval_every and procs.is_main_process:
             rt.log.write({"step": 0, "eval_bpb": evaluate()})  # the starting point to beat
-        metrics, step, stopped = rt.fit(loader(dataset, cfg.num_workers), objective, on_step=on_step,
-                                        progress=progress, annotate=annotate,
-                                        postfix=lambda row: {"src": row["source"][:10]})
+        metrics, step, stopped = rt.fit(
+            loader(dataset, cfg.num_workers),
+            objective,
+            on_step=on_step,
+            progress=progress,
+            annotate=annotate,
+            postfix=lambda row: {"src": row["source"][:10]},
+        )
         if not stopped and procs.is_main_process:
             if evals:
                 metrics.append({"step": step, "eval_bpb": evaluate()})
@@ -115,17 +134,26 @@ def init_weights(net: Hypernet, spec: str, base_model: Any, run: Path | None) ->
     parent = Hypernet.from_pretrained(path)
     parent.check_base(base_model)
     fields = ("hidden_size", "num_layers", "num_heads", "ffn_mult", "max_subtokens", "num_fallback")
-    differ = {f: (getattr(parent.config, f), getattr(net.config, f)) for f in fields
-              if getattr(parent.config, f) != getattr(net.config, f)}
+    differ = {
+        f: (getattr(parent.config, f), getattr(net.config, f))
+        for f in fields
+        if getattr(parent.config, f) != getattr(net.config, f)
+    }
     if differ:
-        raise ValueError(f"init_from={spec!r} has another architecture than this run's hypernet: config "
-                         + ", ".join(f"{k} {a} (init_from) vs {b}" for k, (a, b) in differ.items())
-                         + "; set hypernet: to the init_from network's values")
+        raise ValueError(
+            f"init_from={spec!r} has another architecture than this run's hypernet: config "
+            + ", ".join(f"{k} {a} (init_from) vs {b}" for k, (a, b) in differ.items())
+            + "; set hypernet: to the init_from network's values"
+        )
     net.load_state_dict(parent.state_dict())
     if run is None:
         return
-    record = {"spec": str(spec), "sha256": hashlib.sha256((path / WEIGHTS_NAME).read_bytes()).hexdigest(),
-              "card": parent_card(path, parent.config.base_model), "base_model": parent.config.base_model}
+    record = {
+        "spec": str(spec),
+        "sha256": hashlib.sha256((path / WEIGHTS_NAME).read_bytes()).hexdigest(),
+        "card": parent_card(path, parent.config.base_model),
+        "base_model": parent.config.base_model,
+    }
     write_text(run / "init_from.json", json.dumps(record, indent=1))  # a killed run restarts from init_from
     log.info("initialised from %s", spec)
 

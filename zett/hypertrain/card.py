@@ -41,14 +41,24 @@ def run_facts(run: Path, warmup_steps: int = 0) -> dict[str, Any]:
         last_seconds = r["seconds"]
     by_step = {r["step"]: r for r in steps}
     lrs = [(step, by_step[step].get("lr")) for step in sorted(by_step)]
-    restarts = [a for (a, before), (b, after) in zip(lrs, lrs[1:])
-                if b > warmup_steps and before is not None and after is not None and after > before * (1 + 1e-6)]
+    restarts = [
+        a
+        for (a, before), (b, after) in zip(lrs, lrs[1:])
+        if b > warmup_steps and before is not None and after is not None and after > before * (1 + 1e-6)
+    ]
     evals = [r for r in rows if "eval_bpb" in r]
     start = next((r for r in evals if r["step"] == 0), None)  # a run with init_from evaluates its start
     hardware = list(dict.fromkeys(r["hardware"] for r in steps if "hardware" in r))  # each session's first row
-    return {"steps": max(by_step), "student_tokens_seen": by_step[max(by_step)].get("student_tokens_seen"),
-            "wall_s": wall + last_seconds, "eval": evals[-1] if evals else None, "sessions": sessions,
-            "restarts": restarts, "start_eval": start, "hardware": hardware}
+    return {
+        "steps": max(by_step),
+        "student_tokens_seen": by_step[max(by_step)].get("student_tokens_seen"),
+        "wall_s": wall + last_seconds,
+        "eval": evals[-1] if evals else None,
+        "sessions": sessions,
+        "restarts": restarts,
+        "start_eval": start,
+        "hardware": hardware,
+    }
 
 
 def parent_card(path: Path, base_model: str) -> str | None:
@@ -63,8 +73,16 @@ def parent_card(path: Path, base_model: str) -> str | None:
     return (path / "README.md").read_text() if (path / "README.md").exists() else None
 
 
-LEG_COLUMNS = ("leg", "config", "starts from", "steps in all", "peak lr", "student tokens in all", "wall time in all",
-               "machine")
+LEG_COLUMNS = (
+    "leg",
+    "config",
+    "starts from",
+    "steps in all",
+    "peak lr",
+    "student tokens in all",
+    "wall time in all",
+    "machine",
+)
 
 
 def table_rows(card: str, first_column: str = "leg") -> list[dict[str, str]]:
@@ -77,7 +95,7 @@ def table_rows(card: str, first_column: str = "leg") -> list[dict[str, str]]:
         return []
     columns = [c.strip() for c in lines[start].strip("|").split("|")]
     rows = []
-    for line in lines[start + 2:]:
+    for line in lines[start + 2 :]:
         if not line.startswith("|"):
             break
         rows.append(dict(zip(columns, (c.strip() for c in line.strip("|").split("|")))))
@@ -100,8 +118,9 @@ def _in_all(previous: str | None, own: float, fmt: str) -> str:
     return format(before + own, fmt) if before is not None else "+" + format(own, fmt)
 
 
-def legs(run: Path, cfg: HypernetTrainConfig, facts: dict[str, Any], base_model: str, machine: str,
-         means: dict[str, float]) -> tuple[list[str], list[dict[str, str]]]:
+def legs(
+    run: Path, cfg: HypernetTrainConfig, facts: dict[str, Any], base_model: str, machine: str, means: dict[str, float]
+) -> tuple[list[str], list[dict[str, str]]]:
     """The table of training legs: the legs of the network this run started from (``init_from``: read from its
     card's table), then this run. Columns: :data:`LEG_COLUMNS`, then this run's evaluation targets (mean BPB)."""
     parent: list[dict[str, str]] = []
@@ -116,17 +135,23 @@ def legs(run: Path, cfg: HypernetTrainConfig, facts: dict[str, Any], base_model:
         else:
             parent = [{"leg": "earlier", "config": "not in a table: see that network's card", "starts from": ""}]
     last = parent[-1] if parent else {}
-    own = {"leg": str(len(parent) + 1), "config": f"`{run.name}/config.yaml`, `steps: {cfg.steps}`",
-           "starts from": start, "steps in all": _in_all(last.get("steps in all") if parent else "0", facts["steps"],
-                                                           ",.0f"),
-           "peak lr": f"{cfg.lr:g}", "machine": machine,
-           "student tokens in all": _in_all(last.get("student tokens in all") if parent else "0",
-                                            facts["student_tokens_seen"] or 0, ",.0f"),
-           "wall time in all": _in_all(last.get("wall time in all") if parent else "0", facts["wall_s"] / 3600,
-                                       ".2f") + " h"}
+    own = {
+        "leg": str(len(parent) + 1),
+        "config": f"`{run.name}/config.yaml`, `steps: {cfg.steps}`",
+        "starts from": start,
+        "steps in all": _in_all(last.get("steps in all") if parent else "0", facts["steps"], ",.0f"),
+        "peak lr": f"{cfg.lr:g}",
+        "machine": machine,
+        "student tokens in all": _in_all(
+            last.get("student tokens in all") if parent else "0", facts["student_tokens_seen"] or 0, ",.0f"
+        ),
+        "wall time in all": _in_all(last.get("wall time in all") if parent else "0", facts["wall_s"] / 3600, ".2f")
+        + " h",
+    }
     own.update({name: f"{value:.3f}" for name, value in means.items()})
-    columns = list(LEG_COLUMNS) + [c for c in dict.fromkeys(k for row in parent + [own] for k in row)
-                                   if c not in LEG_COLUMNS]
+    columns = list(LEG_COLUMNS) + [
+        c for c in dict.fromkeys(k for row in parent + [own] for k in row) if c not in LEG_COLUMNS
+    ]
     return columns, parent + [own]
 
 
@@ -138,17 +163,30 @@ def this_machine() -> str:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     cpu = platform.processor() or platform.machine()
     try:
-        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                     if line.startswith("model name"))
+        model = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
         cpu = f"{cpu} {model}" if model not in cpu else model
     except (OSError, StopIteration):
         pass
-    return (f"{cpu}, {os.cpu_count()} CPU cores, {gpu}, torch {torch.__version__}, "
-            f"mixed precision auto = {resolve_precision('auto')}")
+    return (
+        f"{cpu}, {os.cpu_count()} CPU cores, {gpu}, torch {torch.__version__}, "
+        f"mixed precision auto = {resolve_precision('auto')}"
+    )
 
 
-def hypernet_card(run: str | os.PathLike, *, name: str, base_model: str, fvt: dict | None = None,
-                  hardware: str | None = None, size_mb: float | None = None, unrecorded: str | None = None) -> str:
+def hypernet_card(
+    run: str | os.PathLike,
+    *,
+    name: str,
+    base_model: str,
+    fvt: dict | None = None,
+    hardware: str | None = None,
+    size_mb: float | None = None,
+    unrecorded: str | None = None,
+) -> str:
     """Markdown card for the hypernetwork trained in ``run``; ``fvt``: {tokenizer: {lang: bpb}} on the same texts.
     ``hardware``: the card's hardware line; by default the machines the run recorded (each session's first
     metrics row), else ``unrecorded``, else this machine."""
@@ -166,48 +204,92 @@ def hypernet_card(run: str | os.PathLike, *, name: str, base_model: str, fvt: di
     machine = hardware or "; then ".join(facts["hardware"]) or unrecorded or this_machine()
     columns, rows = legs(run, cfg, facts, base_model, machine, means)
     restarts = facts["restarts"]
-    lines = [front_matter(base_model, tags=list(TAGS)), f"# {name}: a zett hypernetwork for {base_model}", "",
-             f"Predicts input/output embeddings of `{base_model}` for any tokenizer (subword or bytes), zero-shot:",
-             "", "```python", "import zett", f'model, tok = zett.transfer(model, "byte", hypernet="{name}")', "```", "",
-             "## Training", "",
-             f"- base model (frozen): `{base_model}`, loaded from `{cfg.base_model}`",
-             "- architecture: " + ", ".join(f"{k} {v}" for k, v in cfg.hypernet.items())
-             + (f"; {size_mb:.1f} MB on disk" if size_mb else ""),
-             f"- data: {cfg.data}",
-             f"- tokenizers: Unigram tokenizers sampled at {cfg.vocab_size[0]:,}-{cfg.vocab_size[1]:,} tokens, "
-             f"real ones ({', '.join(cfg.real_tokenizers)}) with p={cfg.p_real}, bytes with p={cfg.p_byte}",
-             f"- objective (last leg): {objective}; lr {cfg.lr:g}, warm-up {cfg.warmup_steps}, cosine to 10%, "
-             f"batch {cfg.batch_size} texts x {cfg.max_length} base tokens, {cfg.negatives} negatives",
-             f"- steps: {facts['steps']:,} of {cfg.steps:,} in the last leg, over {facts['sessions']} session(s) "
-             "(resumed from checkpoints)" + (f"; resumed with a longer `steps` after step {', '.join(f'{s:,}' for s in restarts)}"
-                                    " (the cosine schedule restarted there at the longer horizon)" if restarts else ""),
-             "", "Legs (a leg started from another network with `init_from` takes a fresh optimizer and schedule; "
-             "the last columns are each leg's own evaluation, mean bits per byte):", "",
-             "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns),
-             *("| " + " | ".join(row.get(c, "") for c in columns) + " |" for row in rows), ""]
+    lines = [
+        front_matter(base_model, tags=list(TAGS)),
+        f"# {name}: a zett hypernetwork for {base_model}",
+        "",
+        f"Predicts input/output embeddings of `{base_model}` for any tokenizer (subword or bytes), zero-shot:",
+        "",
+        "```python",
+        "import zett",
+        f'model, tok = zett.transfer(model, "byte", hypernet="{name}")',
+        "```",
+        "",
+        "## Training",
+        "",
+        f"- base model (frozen): `{base_model}`, loaded from `{cfg.base_model}`",
+        "- architecture: "
+        + ", ".join(f"{k} {v}" for k, v in cfg.hypernet.items())
+        + (f"; {size_mb:.1f} MB on disk" if size_mb else ""),
+        f"- data: {cfg.data}",
+        f"- tokenizers: Unigram tokenizers sampled at {cfg.vocab_size[0]:,}-{cfg.vocab_size[1]:,} tokens, "
+        f"real ones ({', '.join(cfg.real_tokenizers)}) with p={cfg.p_real}, bytes with p={cfg.p_byte}",
+        f"- objective (last leg): {objective}; lr {cfg.lr:g}, warm-up {cfg.warmup_steps}, cosine to 10%, "
+        f"batch {cfg.batch_size} texts x {cfg.max_length} base tokens, {cfg.negatives} negatives",
+        f"- steps: {facts['steps']:,} of {cfg.steps:,} in the last leg, over {facts['sessions']} session(s) "
+        "(resumed from checkpoints)"
+        + (
+            f"; resumed with a longer `steps` after step {', '.join(f'{s:,}' for s in restarts)}"
+            " (the cosine schedule restarted there at the longer horizon)"
+            if restarts
+            else ""
+        ),
+        "",
+        "Legs (a leg started from another network with `init_from` takes a fresh optimizer and schedule; "
+        "the last columns are each leg's own evaluation, mean bits per byte):",
+        "",
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
+        *("| " + " | ".join(row.get(c, "") for c in columns) + " |" for row in rows),
+        "",
+    ]
     if ev and ev["eval_bpb"]:  # a run with no eval_tokenizers has nothing to tabulate
         langs = sorted(next(iter(ev["eval_bpb"].values())))
-        lines += [f"## Zero-shot bits per byte (step {ev['step']}; {cfg.eval_docs} held-out documents per language, "
-                  f"first {cfg.eval_chars:,} characters; lower is better)", "",
-                  "| target | method | " + " | ".join(langs) + " | mean |", "|---|---|" + "---|" * (len(langs) + 1)]
+        lines += [
+            f"## Zero-shot bits per byte (step {ev['step']}; {cfg.eval_docs} held-out documents per language, "
+            f"first {cfg.eval_chars:,} characters; lower is better)",
+            "",
+            "| target | method | " + " | ".join(langs) + " | mean |",
+            "|---|---|" + "---|" * (len(langs) + 1),
+        ]
         for target, table in ev["eval_bpb"].items():
             start = (facts["start_eval"] or {}).get("eval_bpb", {}).get(target)
-            rows = ([("hypernetwork", table)] + ([("init_from (step 0)", start)] if start else [])
-                    + ([("FVT", fvt[target])] if fvt and target in fvt else []))
+            rows = (
+                [("hypernetwork", table)]
+                + ([("init_from (step 0)", start)] if start else [])
+                + ([("FVT", fvt[target])] if fvt and target in fvt else [])
+            )
             for method, values in rows:
                 mean = sum(values[lang] for lang in langs) / len(langs)
-                lines.append(f"| {Path(target).name} | {method} | "
-                             + " | ".join(f"{values[lang]:.3f}" for lang in langs) + f" | {mean:.3f} |")
+                lines.append(
+                    f"| {Path(target).name} | {method} | "
+                    + " | ".join(f"{values[lang]:.3f}" for lang in langs)
+                    + f" | {mean:.3f} |"
+                )
         lines.append("")
-    lines += ["## Reproduce", "", "Made with `zett train-hypernet CONFIG.yaml` (resumable) and `zett export-hypernet "
-              "RUN_DIR OUT`, from this config (as of the run's last session):", "",
-              "```yaml", (run / "config.yaml").read_text().strip(), "```"]
+    lines += [
+        "## Reproduce",
+        "",
+        "Made with `zett train-hypernet CONFIG.yaml` (resumable) and `zett export-hypernet "
+        "RUN_DIR OUT`, from this config (as of the run's last session):",
+        "",
+        "```yaml",
+        (run / "config.yaml").read_text().strip(),
+        "```",
+    ]
     return "\n".join(lines) + "\n"
 
 
-def export_hypernet(run: str | os.PathLike, out: str | os.PathLike, *, name: str | None = None,
-                    base_model: str | None = None, compare_fvt: bool = True, dtype: torch.dtype = torch.bfloat16,
-                    hardware: str | None = None) -> Path:
+def export_hypernet(
+    run: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    name: str | None = None,
+    base_model: str | None = None,
+    compare_fvt: bool = True,
+    dtype: torch.dtype = torch.bfloat16,
+    hardware: str | None = None,
+) -> Path:
     """Write ``run``'s final hypernetwork to ``out`` in ``dtype`` with a card (FVT measured beside it)."""
     from hypernet import Hypernet
 
@@ -216,8 +298,9 @@ def export_hypernet(run: str | os.PathLike, out: str | os.PathLike, *, name: str
 
     run = Path(run).expanduser()
     if not (run / "hypernet").exists():
-        raise FileNotFoundError(f"{run / 'hypernet'} not found: the run has not finished (re-run train-hypernet "
-                                "to resume it to the end)")
+        raise FileNotFoundError(
+            f"{run / 'hypernet'} not found: the run has not finished (re-run train-hypernet to resume it to the end)"
+        )
     cfg = HypernetTrainConfig.from_yaml(run / "config.yaml")
     done = run_facts(run)["steps"]
     if done < cfg.steps:  # hypernet/ is written at the end: an older one may be there from a shorter run
@@ -231,6 +314,7 @@ def export_hypernet(run: str | os.PathLike, out: str | os.PathLike, *, name: str
     base_name = base_model or net.config.base_model
     net.config.base_model = base_name  # the card and config name the model, not a local cache path
     size = sum(v.numel() for v in net.state_dict().values()) * dtype.itemsize / 1e6  # the weights file, less its header
-    card = hypernet_card(run, name=name or Path(out).name, base_model=base_name, fvt=fvt, hardware=hardware,
-                         size_mb=size)
+    card = hypernet_card(
+        run, name=name or Path(out).name, base_model=base_name, fvt=fvt, hardware=hardware, size_mb=size
+    )
     return net.save_pretrained(out, dtype=dtype, card=card)  # weights, config and card in one atomic replace

@@ -13,7 +13,8 @@ of a text never changes (and is cached) and the two sides align to the end.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,7 +22,15 @@ from torch.utils.data import Dataset
 
 from hypernet import Decomposer, exact_matches
 from hypernet.model import network_rows
-from tokenizers_zoo import Aligner, TokenKind, TokenizerSampler, encode_text, is_byte_tokenizer, start_token_id, vocabulary
+from tokenizers_zoo import (
+    Aligner,
+    TokenizerSampler,
+    TokenKind,
+    encode_text,
+    is_byte_tokenizer,
+    start_token_id,
+    vocabulary,
+)
 
 from ..distill.data import pad_rows, step_indices
 from ..losses import ALIGNED, boundary_mask
@@ -31,21 +40,32 @@ def text_spans(base_tokenizer: Any, texts: Sequence[str], max_length: int) -> li
     """Each text cut after its ``max_length - 1``-th base token (the start token takes one place)."""
     # tokens average far fewer than 16 characters, so the first 16 x max_length characters hold max_length
     # tokens: tokenizing only that head is enough (and much faster on long documents)
-    head = [t[:max(64, 16 * max_length)] for t in texts]
+    head = [t[: max(64, 16 * max_length)] for t in texts]
     enc = base_tokenizer(head, add_special_tokens=False, return_offsets_mapping=True)
     out = []
     for text, offsets in zip(head, enc["offset_mapping"]):
-        keep = offsets[:max_length - 1]
-        out.append(text[:keep[-1][1]] if keep else text)
+        keep = offsets[: max_length - 1]
+        out.append(text[: keep[-1][1]] if keep else text)
     return [t for t in out if t]
 
 
 class HypernetBatches(Dataset):
     """Item k = the batch of step ``first + k`` (this process's share)."""
 
-    def __init__(self, texts: Sequence[str], startup: Sequence[str], base_tokenizer: Any, config: Any, *,
-                 real: dict[str, Any], first: int, last: int, rank: int = 0, world: int = 1,
-                 base_rows: int | None = None):
+    def __init__(
+        self,
+        texts: Sequence[str],
+        startup: Sequence[str],
+        base_tokenizer: Any,
+        config: Any,
+        *,
+        real: dict[str, Any],
+        first: int,
+        last: int,
+        rank: int = 0,
+        world: int = 1,
+        base_rows: int | None = None,
+    ):
         self.texts, self.startup, self.base, self.cfg = texts, startup, base_tokenizer, config
         self.base_rows = base_rows  # the base's embedding rows (a tokenizer may have more ids than rows)
         self.real, self.first, self.last, self.rank, self.world = real, first, last, rank, world
@@ -65,8 +85,16 @@ class HypernetBatches(Dataset):
         cfg = self.cfg
         if self._sampler is None or self._fed >= step or self._fed < step - cfg.window:
             self._sampler = TokenizerSampler(
-                self.base, self.startup, vocab_size=tuple(cfg.vocab_size), window=cfg.window, stride=cfg.stride,
-                real=self.real, p_real=cfg.p_real if self.real else 0.0, p_base=cfg.p_base, p_byte=cfg.p_byte)
+                self.base,
+                self.startup,
+                vocab_size=tuple(cfg.vocab_size),
+                window=cfg.window,
+                stride=cfg.stride,
+                real=self.real,
+                p_real=cfg.p_real if self.real else 0.0,
+                p_base=cfg.p_base,
+                p_byte=cfg.p_byte,
+            )
             self._fed = -1
         for s in range(max(self._fed + 1, step - cfg.window + 1, 0), step + 1):
             self._sampler.observe([self.texts[i] for i in step_indices(len(self.texts), cfg.batch_size, s, cfg.seed)])
@@ -79,7 +107,7 @@ class HypernetBatches(Dataset):
         step = self.first + k
         cfg = self.cfg
         draw = self.sampler_at(step).sample(np.random.default_rng([cfg.seed, step, 1]))
-        idx = step_indices(len(self.texts), cfg.batch_size, step, cfg.seed)[self.rank::self.world]
+        idx = step_indices(len(self.texts), cfg.batch_size, step, cfg.seed)[self.rank :: self.world]
         batch = self.collate(draw.tokenizer, idx, step)
         batch["source"] = draw.source
         return batch
@@ -93,17 +121,22 @@ class HypernetBatches(Dataset):
         if self.align:
             aligned = self._aligner(tok).batch(list(zip(t_rows, s_rows)), t_len, s_len)
         else:  # no loss reads chunks: none
-            aligned = {"teacher_chunk_id": torch.full((len(indices), t_len), -1, dtype=torch.long),
-                       "student_chunk_id": torch.full((len(indices), s_len), -1, dtype=torch.long),
-                       "num_chunks": torch.zeros(len(indices), dtype=torch.long)}
+            aligned = {
+                "teacher_chunk_id": torch.full((len(indices), t_len), -1, dtype=torch.long),
+                "student_chunk_id": torch.full((len(indices), s_len), -1, dtype=torch.long),
+                "num_chunks": torch.zeros(len(indices), dtype=torch.long),
+            }
         local, offset = self.local_vocabulary(tok, s_rows, step)
         remap = np.full(len(tok), -1, dtype=np.int64)
         remap[local] = np.arange(len(local))
         batch: dict[str, Any] = {"text_index": torch.tensor(indices, dtype=torch.long)}
         batch["student_input_ids"], batch["student_attention_mask"] = pad_rows([remap[r].tolist() for r in s_rows], 0)
         batch["teacher_input_ids"], batch["teacher_attention_mask"] = pad_rows(t_rows, start_token_id(self.base))
-        batch.update(teacher_chunk_id=aligned["teacher_chunk_id"], student_chunk_id=aligned["student_chunk_id"],
-                     num_chunks=aligned["num_chunks"])
+        batch.update(
+            teacher_chunk_id=aligned["teacher_chunk_id"],
+            student_chunk_id=aligned["student_chunk_id"],
+            num_chunks=aligned["num_chunks"],
+        )
         batch.update(self.rows(tok, local))
         batch["logit_offset"] = torch.from_numpy(offset)
         batch["student_tokens"] = sum(map(len, s_rows))
@@ -154,7 +187,10 @@ class HypernetBatches(Dataset):
         copy = copy[local]
         size = self._decomposer.size
         lexical = [p[0] if len(p) == 1 and p[0] < size else -1 for p in pieces]
-        return {"pieces": pieces, "copy_ids": torch.from_numpy(copy),
-                "predict": network_rows(vocab, local.tolist()) & torch.from_numpy(copy < 0),
-                "lexical_ids": torch.tensor(lexical, dtype=torch.long),
-                "boundary": boundary_mask(tok)[torch.from_numpy(local)]}
+        return {
+            "pieces": pieces,
+            "copy_ids": torch.from_numpy(copy),
+            "predict": network_rows(vocab, local.tolist()) & torch.from_numpy(copy < 0),
+            "lexical_ids": torch.tensor(lexical, dtype=torch.long),
+            "boundary": boundary_mask(tok)[torch.from_numpy(local)],
+        }

@@ -20,7 +20,7 @@ from .data import text_spans
 def training_texts(cfg: HypernetTrainConfig, base_tok: Any) -> tuple[list[str], list[str]]:
     """(the training texts cut to ``max_length`` base tokens, the texts that fill the sampler's first window)."""
     raw = read_texts(cfg.data)
-    order = np.random.default_rng(cfg.seed).permutation(len(raw))[:cfg.startup_texts]
+    order = np.random.default_rng(cfg.seed).permutation(len(raw))[: cfg.startup_texts]
     return text_spans(base_tok, raw, cfg.max_length), [raw[i][:2000] for i in order]
 
 
@@ -40,13 +40,16 @@ def eval_texts(cfg: HypernetTrainConfig) -> dict[str, list[str]]:
         groups = {f.name.split(".")[0]: f for f in files}
     else:
         groups = {"all": spec}
-    return {name: [t[:cfg.eval_chars] for t in read_texts(source, max_docs=cfg.eval_docs)]
-            for name, source in groups.items()}
+    return {
+        name: [t[: cfg.eval_chars] for t in read_texts(source, max_docs=cfg.eval_docs)]
+        for name, source in groups.items()
+    }
 
 
 @torch.no_grad()
-def evaluate_hypernet(net: Hypernet | None, base_model: Any, base_tok: Any, cfg: HypernetTrainConfig,
-                      evals: dict[str, list[str]]) -> dict[str, dict[str, float]]:
+def evaluate_hypernet(
+    net: Hypernet | None, base_model: Any, base_tok: Any, cfg: HypernetTrainConfig, evals: dict[str, list[str]]
+) -> dict[str, dict[str, float]]:
     """Zero-shot BPB of transfers to the fixed evaluation tokenizers, per group of texts (``net=None``: FVT)."""
     from ..evaluate import bits_per_byte
     from ..transfer import transfer
@@ -73,5 +76,6 @@ def tokens_seen(run: Path, step: int) -> int:
     if not step or not path.exists():
         return 0
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return next((r["student_tokens_seen"] for r in reversed(rows)
-                 if r.get("step") == step and "student_tokens_seen" in r), 0)
+    return next(
+        (r["student_tokens_seen"] for r in reversed(rows) if r.get("step") == step and "student_tokens_seen" in r), 0
+    )

@@ -28,8 +28,9 @@ def input_embeds(base_model: Any, rows: torch.Tensor, ids: torch.Tensor) -> torc
     return embeds
 
 
-def student_outputs(base_model: Any, mb: dict[str, Any], rows: torch.Tensor, tied: bool, d: int,
-                    unpadded: bool = False) -> dict[str, torch.Tensor]:
+def student_outputs(
+    base_model: Any, mb: dict[str, Any], rows: torch.Tensor, tied: bool, d: int, unpadded: bool = False
+) -> dict[str, torch.Tensor]:
     """Run the frozen base body on predicted rows; logits over the step's local vocabulary only.
     ``unpadded``: the body runs on each text's own tokens (:func:`~zett.training.teacher.per_row`)."""
     device = rows.device
@@ -68,12 +69,17 @@ def local_rows(model: nn.Module, mb: dict[str, Any]) -> torch.Tensor:
 class HypernetObjective:
     """:class:`zett.training.Objective` of hypernetwork training; ``net`` is the hypernetwork (unwrapped)."""
 
-    def __init__(self, config: Any, net: nn.Module, base_model: Any, base_boundary: torch.Tensor,
-                 device: torch.device):
+    def __init__(self, config: Any, net: nn.Module, base_model: Any, base_boundary: torch.Tensor, device: torch.device):
         self.config, self.net, self.base, self.device = config, net, base_model, device
         self.weights = dict(config.losses)
-        self.teacher = Teacher(base_model, base_boundary, device, cache=config.cache_teacher,
-                               hidden=config.teacher_hidden, unpadded=config.unpadded)
+        self.teacher = Teacher(
+            base_model,
+            base_boundary,
+            device,
+            cache=config.cache_teacher,
+            hidden=config.teacher_hidden,
+            unpadded=config.unpadded,
+        )
         # sft and lexical read only the student's side: no teacher forward pass unless lazy_teacher is off
         self.needs_teacher = not config.lazy_teacher or any(n not in TEACHER_FREE for n in self.weights)
 
@@ -86,12 +92,14 @@ class HypernetObjective:
     def targets(self, mb: dict[str, Any]) -> dict[str, torch.Tensor]:
         return self.teacher.outputs(mb) if self.needs_teacher else {}
 
-    def loss(self, model: nn.Module, mb: dict[str, Any], targets: dict[str, torch.Tensor],
-             info: StepInfo) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(
+        self, model: nn.Module, mb: dict[str, Any], targets: dict[str, torch.Tensor], info: StepInfo
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         net = self.net
         rows = local_rows(model, mb)
-        s_out = student_outputs(self.base, mb, rows, net.config.tied, net.config.embedding_dim,
-                                unpadded=self.config.unpadded)
+        s_out = student_outputs(
+            self.base, mb, rows, net.config.tied, net.config.embedding_dim, unpadded=self.config.unpadded
+        )
         s_out.update(rows=rows, table=net.table)
         dev_mb = {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in mb.items()}
         total, logged = 0.0, {}

@@ -16,7 +16,7 @@ over precomputed quantities (see :mod:`zett.losses.stats`):
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -30,6 +30,7 @@ def register_loss(name: str):
     def wrap(fn: LossFn) -> LossFn:
         _LOSSES[name] = fn
         return fn
+
     return wrap
 
 
@@ -47,5 +48,16 @@ from . import alm, bld, lexical, sft, uld  # noqa: E402,F401  (register)
 from .alm import alm_loss, binary_f_divergence, log1mexp  # noqa: E402
 from .stats import boundary_mask, chunk_sums, token_stats  # noqa: E402
 
-__all__ = ["ALIGNED", "TEACHER_FREE", "alm_loss", "available_losses", "binary_f_divergence", "boundary_mask",
-           "chunk_sums", "get_loss", "log1mexp", "register_loss", "token_stats"]
+__all__ = [
+    "ALIGNED",
+    "TEACHER_FREE",
+    "alm_loss",
+    "available_losses",
+    "binary_f_divergence",
+    "boundary_mask",
+    "chunk_sums",
+    "get_loss",
+    "log1mexp",
+    "register_loss",
+    "token_stats",
+]

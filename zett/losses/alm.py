@@ -26,8 +26,9 @@ def log1mexp(x: torch.Tensor) -> torch.Tensor:
     return torch.where(x < -LN2, torch.log1p(-torch.exp(x)), torch.log(-torch.expm1(x)))
 
 
-def binary_f_divergence(teacher: torch.Tensor, student: torch.Tensor, *, tau: float = 100.0,
-                        kind: str = "kl", eps: float = 1e-6) -> torch.Tensor:
+def binary_f_divergence(
+    teacher: torch.Tensor, student: torch.Tensor, *, tau: float = 100.0, kind: str = "kl", eps: float = 1e-6
+) -> torch.Tensor:
     """Elementwise divergence between Bernoulli(e^{T/τ}) and Bernoulli(e^{S/τ}); inputs are log-likelihoods ≤ 0.
 
     ``kl``: binary KL (binary cross-entropy minus the teacher's binary entropy; 0 at the optimum).
@@ -52,10 +53,21 @@ def _groups(close: torch.Tensor) -> torch.Tensor:
 
 
 @register_loss("alm")
-def alm_loss(teacher_out: dict, student_out: dict, batch: dict, *, tau: float = 100.0, divergence: str = "kl",
-             debias: bool = True, merge: bool = True, theta: float = 0.1, eps: float = 1e-6,
-             hidden_weight: float = 0.0, hidden_proj: torch.nn.Module | None = None,
-             normalizer: float | torch.Tensor | None = None) -> torch.Tensor:
+def alm_loss(
+    teacher_out: dict,
+    student_out: dict,
+    batch: dict,
+    *,
+    tau: float = 100.0,
+    divergence: str = "kl",
+    debias: bool = True,
+    merge: bool = True,
+    theta: float = 0.1,
+    eps: float = 1e-6,
+    hidden_weight: float = 0.0,
+    hidden_proj: torch.nn.Module | None = None,
+    normalizer: float | torch.Tensor | None = None,
+) -> torch.Tensor:
     """ALM loss (scalar). ``normalizer``: the global number of valid groups (gradient accumulation or
     several processes); by default this batch's count."""
     t_chunk, s_chunk = batch["teacher_chunk_id"], batch["student_chunk_id"]
@@ -92,8 +104,14 @@ def alm_loss(teacher_out: dict, student_out: dict, batch: dict, *, tau: float = 
     return loss
 
 
-def hidden_state_term(teacher_out: dict, student_out: dict, batch: dict, valid: torch.Tensor, num: int,
-                      proj: torch.nn.Module | None = None) -> torch.Tensor:
+def hidden_state_term(
+    teacher_out: dict,
+    student_out: dict,
+    batch: dict,
+    valid: torch.Tensor,
+    num: int,
+    proj: torch.nn.Module | None = None,
+) -> torch.Tensor:
     """Squared error of final hidden states at each chunk's last token, per channel divided by the
     teacher's mean square over valid chunks (SPEC §5.2.7)."""
     h_t = chunk_last(teacher_out["hidden"].float(), batch["teacher_chunk_id"], num)

@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import bisect
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -48,8 +49,11 @@ class ByteTrie:
 
     def __init__(self, tokenizer: Any):
         vocab = vocabulary(tokenizer)
-        pairs = sorted((f, i) for i, (f, k) in enumerate(zip(vocab.forms, vocab.kinds))
-                       if f and k not in (TokenKind.SPECIAL, TokenKind.UNUSED))
+        pairs = sorted(
+            (f, i)
+            for i, (f, k) in enumerate(zip(vocab.forms, vocab.kinds))
+            if f and k not in (TokenKind.SPECIAL, TokenKind.UNUSED)
+        )
         if not pairs:
             raise ValueError("tokenizer has no tokens with bytes; BLD needs a text tokenizer")
         self.keys = [f for f, _ in pairs]
@@ -98,21 +102,26 @@ def _sorted_cumsum(probs: torch.Tensor, trie: ByteTrie) -> torch.Tensor:
     return torch.nn.functional.pad(sorted_p.cumsum(-1), (1, 0))
 
 
-def path_byte_probs(logits: torch.Tensor | Callable[[int, int], torch.Tensor], ids: Sequence[int],
-                    offsets: Sequence[int], trie: ByteTrie, n_bytes: int,
-                    block: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+def path_byte_probs(
+    logits: torch.Tensor | Callable[[int, int], torch.Tensor],
+    ids: Sequence[int],
+    offsets: Sequence[int],
+    trie: ByteTrie,
+    n_bytes: int,
+    block: int = 32,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Teacher byte distributions along its own tokenization.
 
     ``logits`` [L, V] of one text (position k predicts token k+1), or a function giving the logits of positions
-    ``[start, stop)`` (so a large vocabulary is never held for a whole text), ``ids`` its L tokens, ``offsets[k]`` the text
-    byte offset of token k's first byte (bytes falling outside ``[0, n_bytes)`` are skipped). Returns
+    ``[start, stop)`` (so a large vocabulary is never held for a whole text), ``ids`` its L tokens, ``offsets[k]``
+    the text byte offset of token k's first byte (bytes falling outside ``[0, n_bytes)`` are skipped). Returns
     ``probs`` [n_bytes, 256] (float32) and ``covered`` [n_bytes] (bool)."""
     probs = torch.zeros(n_bytes, 256, dtype=torch.float64)
     covered = torch.zeros(n_bytes, dtype=torch.bool)
     ids = [int(i) for i in ids]
     for start in range(1, len(ids), block):
         stop = min(len(ids), start + block)
-        rows = logits(start - 1, stop - 1) if callable(logits) else logits[start - 1:stop - 1]
+        rows = logits(start - 1, stop - 1) if callable(logits) else logits[start - 1 : stop - 1]
         cum = _sorted_cumsum(rows.double().softmax(-1), trie).cpu()
         for k in range(start, stop):
             form = trie.forms[ids[k]]
@@ -160,7 +169,7 @@ def beam_byte_probs(model: Any, start_id: int | None, data: bytes, trie: ByteTri
         out[i] = total / total.sum().clamp(min=1e-300)
         grown = []
         for m in range(max(0, i + 1 - trie.max_len), i + 1):
-            for tid in trie.exact.get(data[m:i + 1], []):
+            for tid in trie.exact.get(data[m : i + 1], []):
                 grown += [(lp + float(next_logprobs(seq)[tid]), seq + (tid,)) for lp, seq in hyps.get(m, [])]
         hyps[i + 1] = sorted(grown, key=lambda h: -h[0])[:beam]
     return out.float()
@@ -187,9 +196,17 @@ class ByteHead(nn.Module):
 
 
 @register_loss("bld")
-def bld_loss(teacher_out: dict, student_out: dict, batch: dict, *, head: ByteHead, token_weight: float = 1.0,
-             byte_weight: float = 1.0, kl_weight: float = 1.0,
-             normalizer: float | torch.Tensor | None = None) -> torch.Tensor:
+def bld_loss(
+    teacher_out: dict,
+    student_out: dict,
+    batch: dict,
+    *,
+    head: ByteHead,
+    token_weight: float = 1.0,
+    byte_weight: float = 1.0,
+    kl_weight: float = 1.0,
+    normalizer: float | torch.Tensor | None = None,
+) -> torch.Tensor:
     """BLD loss (scalar). Needs ``teacher_out["byte_probs"]`` [B, N, 256] and ``["byte_covered"]`` [B, N]
     (indexed by text byte offset), ``student_out["hidden"]``, and ``batch["student_bytes"]`` [B, L, M] (bytes of
     each student token, -1 padded) with ``batch["student_byte_offset"]`` [B, L] (text offset of its first byte)."""
@@ -204,13 +221,14 @@ def bld_loss(teacher_out: dict, student_out: dict, batch: dict, *, head: ByteHea
     rows, cols = where.nonzero(as_tuple=True)
     if rows.numel() == 0:
         return token_weight * token_ce / count + 0.0 * sum(p.sum() for p in head.parameters())
-    targets = nxt[rows, cols][:, :head.max_bytes]
+    targets = nxt[rows, cols][:, : head.max_bytes]
     logq = head(student_out["hidden"][rows, cols], targets)
     valid = targets >= 0
     byte_ce = -(logq.gather(-1, targets.clamp(min=0)[..., None])[..., 0] * valid.float()).sum()
     probs, covered = teacher_out["byte_probs"], teacher_out["byte_covered"]
-    offset = batch["student_byte_offset"][:, 1:][rows, cols][:, None] + torch.arange(targets.shape[1],
-                                                                                       device=targets.device)
+    offset = batch["student_byte_offset"][:, 1:][rows, cols][:, None] + torch.arange(
+        targets.shape[1], device=targets.device
+    )
     inside = valid & (offset >= 0) & (offset < probs.shape[1])
     at = offset.clamp(0, probs.shape[1] - 1)
     inside &= covered[rows[:, None].expand_as(at), at]

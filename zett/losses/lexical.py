@@ -8,8 +8,9 @@ from . import register_loss
 
 
 @register_loss("lexical")
-def lexical_loss(teacher_out: dict | None, student_out: dict, batch: dict,
-                 normalizer: float | torch.Tensor | None = None) -> torch.Tensor:
+def lexical_loss(
+    teacher_out: dict | None, student_out: dict, batch: dict, normalizer: float | torch.Tensor | None = None
+) -> torch.Tensor:
     """Σ‖pred − E[id]‖² / n / mean‖E‖ over the predicted rows whose decomposition is one base id.
 
     ``student_out["rows"]`` [n, D]: the step's rows (predicted or copied); ``student_out["table"]`` [V_base, D]:

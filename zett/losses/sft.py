@@ -8,8 +8,9 @@ from . import register_loss
 
 
 @register_loss("sft")
-def sft_loss(teacher_out: dict | None, student_out: dict, batch: dict,
-             normalizer: float | torch.Tensor | None = None) -> torch.Tensor:
+def sft_loss(
+    teacher_out: dict | None, student_out: dict, batch: dict, normalizer: float | torch.Tensor | None = None
+) -> torch.Tensor:
     """Mean -log p(x_t | x_<t) over the student's scored positions (``student_attention_mask``, t ≥ 1).
 
     ``normalizer``: the global number of scored tokens (accumulation, several processes)."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -12,12 +13,22 @@ from tokenizers_zoo import TokenKind, vocabulary
 def boundary_mask(tokenizer: Any) -> torch.Tensor:
     """Bool [V]: tokens whose surface form starts with space, \\n or \\t, and special tokens (SPEC §5.2.3)."""
     vocab = vocabulary(tokenizer)
-    return torch.tensor([(k in (TokenKind.SPECIAL, TokenKind.UNUSED)) or f[:1] in (b" ", b"\n", b"\t")
-                         for f, k in zip(vocab.forms, vocab.kinds)], dtype=torch.bool)
+    return torch.tensor(
+        [
+            (k in (TokenKind.SPECIAL, TokenKind.UNUSED)) or f[:1] in (b" ", b"\n", b"\t")
+            for f, k in zip(vocab.forms, vocab.kinds)
+        ],
+        dtype=torch.bool,
+    )
 
 
-def token_stats(logits: torch.Tensor, input_ids: torch.Tensor, boundary: torch.Tensor,
-                attention_mask: torch.Tensor | None = None, block: int = 1024) -> dict[str, torch.Tensor]:
+def token_stats(
+    logits: torch.Tensor,
+    input_ids: torch.Tensor,
+    boundary: torch.Tensor,
+    attention_mask: torch.Tensor | None = None,
+    block: int = 1024,
+) -> dict[str, torch.Tensor]:
     """``token_logprobs`` [B, L] (log p of x_t from logits at t-1; 0 at t=0 and padding) and
     ``boundary_logprobs`` [B, L] (log mass on boundary tokens of the next-token distribution at t).
 
@@ -26,24 +37,43 @@ def token_stats(logits: torch.Tensor, input_ids: torch.Tensor, boundary: torch.T
     """
     b, length, vocab = logits.shape
     flat = logits.reshape(b * length, vocab)
-    return _stats(lambda start, stop: flat[start:stop], (b, length), input_ids, boundary, attention_mask, block,
-                  logits.device)
+    return _stats(
+        lambda start, stop: flat[start:stop], (b, length), input_ids, boundary, attention_mask, block, logits.device
+    )
 
 
-def hidden_token_stats(hidden: torch.Tensor, project: Callable[[torch.Tensor], torch.Tensor],
-                       input_ids: torch.Tensor, boundary: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                       block: int = 256) -> dict[str, torch.Tensor]:
+def hidden_token_stats(
+    hidden: torch.Tensor,
+    project: Callable[[torch.Tensor], torch.Tensor],
+    input_ids: torch.Tensor,
+    boundary: torch.Tensor,
+    attention_mask: torch.Tensor | None = None,
+    block: int = 256,
+) -> dict[str, torch.Tensor]:
     """:func:`token_stats` from final hidden states [B, L, d] and the output projection: logits exist for
     ``block`` positions at a time only (a 262k-vocabulary teacher never holds full-batch logits)."""
     b, length, d = hidden.shape
     flat = hidden.reshape(b * length, d)
-    return _stats(lambda start, stop: project(flat[start:stop]), (b, length), input_ids, boundary,
-                  attention_mask, block, hidden.device)
+    return _stats(
+        lambda start, stop: project(flat[start:stop]),
+        (b, length),
+        input_ids,
+        boundary,
+        attention_mask,
+        block,
+        hidden.device,
+    )
 
 
-def _stats(rows_of: Callable[[int, int], torch.Tensor], shape: tuple[int, int], input_ids: torch.Tensor,
-           boundary: torch.Tensor, attention_mask: torch.Tensor | None, block: int,
-           device: torch.device) -> dict[str, torch.Tensor]:
+def _stats(
+    rows_of: Callable[[int, int], torch.Tensor],
+    shape: tuple[int, int],
+    input_ids: torch.Tensor,
+    boundary: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    block: int,
+    device: torch.device,
+) -> dict[str, torch.Tensor]:
     b, length = shape
     tok_lp = torch.zeros(b, length, dtype=torch.float32, device=device)
     bnd_lp = torch.zeros(b, length, dtype=torch.float32, device=device)
@@ -53,8 +83,8 @@ def _stats(rows_of: Callable[[int, int], torch.Tensor], shape: tuple[int, int], 
     for start in range(0, b * length, block):
         rows = rows_of(start, start + block).float()
         lse = torch.logsumexp(rows, dim=-1)
-        tok_flat[start:start + block] = rows.gather(1, nxt[start:start + block, None])[:, 0] - lse
-        bnd_flat[start:start + block] = torch.logsumexp(rows[:, mask], dim=-1) - lse
+        tok_flat[start : start + block] = rows.gather(1, nxt[start : start + block, None])[:, 0] - lse
+        bnd_flat[start : start + block] = torch.logsumexp(rows[:, mask], dim=-1) - lse
     # shift: log p(x_t | x_<t) lives at t
     token = torch.zeros_like(tok_lp)
     token[:, 1:] = tok_lp[:, :-1]
@@ -76,8 +106,9 @@ def chunk_last_index(chunk_id: torch.Tensor, num: int) -> torch.Tensor:
     """[B, C]: position of the last token of each chunk (-1 for empty chunks)."""
     positions = torch.arange(chunk_id.shape[1], device=chunk_id.device).expand_as(chunk_id)
     last = torch.full((chunk_id.shape[0], num), -1, dtype=torch.long, device=chunk_id.device)
-    return last.scatter_reduce(1, chunk_id.clamp(min=0), torch.where(chunk_id >= 0, positions, -1),
-                               reduce="amax", include_self=True)
+    return last.scatter_reduce(
+        1, chunk_id.clamp(min=0), torch.where(chunk_id >= 0, positions, -1), reduce="amax", include_self=True
+    )
 
 
 def chunk_last(values: torch.Tensor, chunk_id: torch.Tensor, num: int) -> torch.Tensor:

@@ -14,8 +14,9 @@ from .stats import chunk_last, valid_chunks
 
 
 @register_loss("uld")
-def uld_loss(teacher_out: dict, student_out: dict, batch: dict,
-             normalizer: float | torch.Tensor | None = None) -> torch.Tensor:
+def uld_loss(
+    teacher_out: dict, student_out: dict, batch: dict, normalizer: float | torch.Tensor | None = None
+) -> torch.Tensor:
     """Mean over valid chunks of the L1 distance between sorted next-token distributions."""
     t_chunk, s_chunk = batch["teacher_chunk_id"], batch["student_chunk_id"]
     num, valid = valid_chunks(batch)

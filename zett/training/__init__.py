@@ -11,6 +11,20 @@ from .processes import Processes, end_process_group, resolve_precision
 from .runtime import Runtime, StepCallback
 from .step import Objective, StepInfo, global_counts, make_optimizer, optimizer_step
 
-__all__ = ["Objective", "Processes", "RunLog", "Runtime", "StepCallback", "StepInfo", "checkpoint_step",
-           "end_process_group", "global_counts", "load_checkpoint", "make_optimizer", "optimizer_step",
-           "resolve_precision", "save_checkpoint", "tracker_names"]
+__all__ = [
+    "Objective",
+    "Processes",
+    "RunLog",
+    "Runtime",
+    "StepCallback",
+    "StepInfo",
+    "checkpoint_step",
+    "end_process_group",
+    "global_counts",
+    "load_checkpoint",
+    "make_optimizer",
+    "optimizer_step",
+    "resolve_precision",
+    "save_checkpoint",
+    "tracker_names",
+]

@@ -71,8 +71,17 @@ def tracker_values(row: dict[str, Any], prefix: str = "") -> dict[str, float]:
 class RunLog:
     """A run's reporting on the main process (``active``); elsewhere every method does nothing."""
 
-    def __init__(self, run: Path | None, *, active: bool, first: int, log_with: Any = None, project: str = "zett",
-                 config: dict | None = None, curves: bool = True):
+    def __init__(
+        self,
+        run: Path | None,
+        *,
+        active: bool,
+        first: int,
+        log_with: Any = None,
+        project: str = "zett",
+        config: dict | None = None,
+        curves: bool = True,
+    ):
         self.run, self.active, self.curves = run, active and run is not None, curves
         trackers = make_trackers(log_with, run, project)  # every process: the same errors everywhere
         self.trackers = trackers if active else []
@@ -81,8 +90,9 @@ class RunLog:
         for tracker in self.trackers:
             tracker.start()
             if config is not None:
-                tracker.store_init_configuration({k: v if isinstance(v, (int, float, str, bool)) else str(v)
-                                                  for k, v in config.items()})
+                tracker.store_init_configuration(
+                    {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in config.items()}
+                )
 
     def write(self, row: dict[str, Any]) -> None:
         if self.active:

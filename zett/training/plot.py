@@ -24,16 +24,22 @@ def _panel(series: dict[str, list[tuple[float, float]]], top: int, title: str) -
         px, py = PAD + (x - x0) / (x1 - x0) * (W - 2 * PAD), top + H - PAD - (y - y0) / (y1 - y0) * (H - 2 * PAD)
         return f"{px:.1f},{py:.1f}"
 
-    out = [f'<text x="{PAD}" y="{top + 20}" font-size="13">{title}</text>',
-           f'<text x="4" y="{top + PAD}" font-size="10">{y1:.3g}</text>',
-           f'<text x="4" y="{top + H - PAD}" font-size="10">{y0:.3g}</text>',
-           f'<text x="{W - PAD}" y="{top + H - 10}" font-size="10" text-anchor="end">step {x1:.0f}</text>']
+    out = [
+        f'<text x="{PAD}" y="{top + 20}" font-size="13">{title}</text>',
+        f'<text x="4" y="{top + PAD}" font-size="10">{y1:.3g}</text>',
+        f'<text x="4" y="{top + H - PAD}" font-size="10">{y0:.3g}</text>',
+        f'<text x="{W - PAD}" y="{top + H - 10}" font-size="10" text-anchor="end">step {x1:.0f}</text>',
+    ]
     for n, (name, pts) in enumerate(series.items()):
         colour = COLOURS[n % len(COLOURS)]
-        out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.2" '
-                   f'points="{" ".join(xy(x, y) for x, y in pts)}"/>')
-        out.append(f'<text x="{W - PAD}" y="{top + 34 + 12 * n}" font-size="10" fill="{colour}" '
-                   f'text-anchor="end">{name}</text>')
+        out.append(
+            f'<polyline fill="none" stroke="{colour}" stroke-width="1.2" '
+            f'points="{" ".join(xy(x, y) for x, y in pts)}"/>'
+        )
+        out.append(
+            f'<text x="{W - PAD}" y="{top + 34 + 12 * n}" font-size="10" fill="{colour}" '
+            f'text-anchor="end">{name}</text>'
+        )
     return out
 
 
@@ -44,8 +50,10 @@ def write_curves(metrics: Path, out: Path) -> None:
     rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
     loss = [(r["step"], r["loss"]) for r in rows if "loss" in r]
     k = 25
-    smooth = [(loss[i][0], sum(v for _, v in loss[max(0, i - k + 1):i + 1]) / len(loss[max(0, i - k + 1):i + 1]))
-              for i in range(len(loss))]
+    smooth = [
+        (loss[i][0], sum(v for _, v in loss[max(0, i - k + 1) : i + 1]) / len(loss[max(0, i - k + 1) : i + 1]))
+        for i in range(len(loss))
+    ]
     bpb: dict[str, list[tuple[float, float]]] = {}
     for r in rows:
         value = r.get("eval_bpb")
@@ -58,6 +66,9 @@ def write_curves(metrics: Path, out: Path) -> None:
     parts = _panel({"loss": loss, f"mean of {k}": smooth}, 0, "training loss")
     title = "student BPB" if list(bpb) == ["student"] else "zero-shot BPB (mean over languages)"
     parts += _panel(bpb, H, title)
-    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{2 * H}" font-family="sans-serif">'
-           + "".join(parts) + "</svg>\n")
+    svg = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{2 * H}" font-family="sans-serif">'
+        + "".join(parts)
+        + "</svg>\n"
+    )
     write_text(out, svg)

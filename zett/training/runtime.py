@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import torch
 import yaml
@@ -77,19 +78,40 @@ class Runtime:
         self.first = self.last = load_checkpoint(self.run, model, self.optimizer, self.scheduler, self.heads)
         if self.first:
             log.info("resuming %s at step %d", self.run, self.first)
-        self.log = RunLog(self.run, active=self.is_main_process, first=self.first, log_with=self.config.log_with,
-                          project=f"zett-{self.name}", config=yaml.safe_load(self.config.to_yaml()))
+        self.log = RunLog(
+            self.run,
+            active=self.is_main_process,
+            first=self.first,
+            log_with=self.config.log_with,
+            project=f"zett-{self.name}",
+            config=yaml.safe_load(self.config.to_yaml()),
+        )
         self.model = self.procs.wrap(model, **self.ddp_kwargs)
         return self.first
 
     def step(self, batch: dict[str, Any], objective: Objective) -> dict[str, float]:
         """One optimizer step (:func:`~zett.training.step.optimizer_step`)."""
-        return optimizer_step(self.procs, self.model, self.optimizer, self.scheduler, objective, batch,
-                              heads=self.heads, grad_clip=self.config.grad_clip)
+        return optimizer_step(
+            self.procs,
+            self.model,
+            self.optimizer,
+            self.scheduler,
+            objective,
+            batch,
+            heads=self.heads,
+            grad_clip=self.config.grad_clip,
+        )
 
-    def fit(self, batches: Iterable[dict[str, Any]], objective: Objective, *, on_step: StepCallback | None = None,
-            progress: bool = True, annotate: Callable[[int, dict, dict], None] | None = None,
-            postfix: Callable[[dict], dict] | None = None) -> tuple[list[dict], int, bool]:
+    def fit(
+        self,
+        batches: Iterable[dict[str, Any]],
+        objective: Objective,
+        *,
+        on_step: StepCallback | None = None,
+        progress: bool = True,
+        annotate: Callable[[int, dict, dict], None] | None = None,
+        postfix: Callable[[dict], dict] | None = None,
+    ) -> tuple[list[dict], int, bool]:
         """Train on ``batches`` (those of steps ``first + 1`` .. ``config.steps``): step, ``annotate(step, batch,
         row)`` (extra fields, evaluations), log, ``on_step``, checkpoint every ``save_every`` steps and at the last.
         Returns the rows, the step reached and whether ``on_step`` stopped the run."""
@@ -120,8 +142,9 @@ class Runtime:
     def save(self, step: int) -> None:
         """Checkpoint (main process; the others wait at the end of the step) and redraw the curves."""
         if self.run is not None and self.is_main_process:
-            save_checkpoint(self.run, self.unwrapped, self.optimizer, self.scheduler, step, self.config.to_yaml(),
-                            self.heads)
+            save_checkpoint(
+                self.run, self.unwrapped, self.optimizer, self.scheduler, step, self.config.to_yaml(), self.heads
+            )
             self.log.plot()
 
     def write_final(self, row: dict[str, Any]) -> None:

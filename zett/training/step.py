@@ -41,12 +41,14 @@ class Objective(Protocol):
 
     def targets(self, mb: dict[str, Any]) -> Any: ...
 
-    def loss(self, model: nn.Module, mb: dict[str, Any], targets: Any,
-             info: StepInfo) -> tuple[torch.Tensor, dict[str, float]]: ...
+    def loss(
+        self, model: nn.Module, mb: dict[str, Any], targets: Any, info: StepInfo
+    ) -> tuple[torch.Tensor, dict[str, float]]: ...
 
 
-def make_optimizer(params: list[tuple[str, nn.Parameter]], config: Any
-                   ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+def make_optimizer(
+    params: list[tuple[str, nn.Parameter]], config: Any
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
     """AdamW (no weight decay on biases and norms) over the trainable ``(name, parameter)`` pairs; linear warm-up
     over ``config.warmup_steps``, then cosine decay to 10% of ``config.lr`` at ``config.steps``. ``config.fused_adamw``
     (where the device has the fused kernel): AdamW's fused implementation."""
@@ -57,9 +59,13 @@ def make_optimizer(params: list[tuple[str, nn.Parameter]], config: Any
     # fused: one kernel over all parameters instead of a loop per tensor (the same update to float tolerance)
     devices = {p.device.type for p in decay + no_decay}
     fused = bool(getattr(config, "fused_adamw", False)) and devices <= set(FUSED_DEVICES)
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}],
-                            lr=config.lr, betas=(config.beta1, config.beta2), eps=1e-8, fused=fused or None)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.lr,
+        betas=(config.beta1, config.beta2),
+        eps=1e-8,
+        fused=fused or None,
+    )
 
     def schedule(step: int) -> float:
         if step < config.warmup_steps:
@@ -73,15 +79,24 @@ def make_optimizer(params: list[tuple[str, nn.Parameter]], config: Any
 def global_counts(procs: Processes, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
     """Per loss, its normaliser summed over the step's micro-batches and processes: aligned chunks (ALM, ULD) or
     scored student tokens (SFT, BLD)."""
-    local = torch.tensor([float(batch["num_chunks"].sum()),
-                          float(batch["student_attention_mask"][:, 1:].sum())], device=procs.device)
+    local = torch.tensor(
+        [float(batch["num_chunks"].sum()), float(batch["student_attention_mask"][:, 1:].sum())], device=procs.device
+    )
     total = procs.reduce(local, "sum")
     return {"alm": total[0], "uld": total[0], "sft": total[1], "bld": total[1]}
 
 
-def optimizer_step(procs: Processes, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
-                   objective: Objective, batch: dict[str, Any], *, heads: nn.Module | None = None,
-                   grad_clip: float = 0.0) -> dict[str, float]:
+def optimizer_step(
+    procs: Processes,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    objective: Objective,
+    batch: dict[str, Any],
+    *,
+    heads: nn.Module | None = None,
+    grad_clip: float = 0.0,
+) -> dict[str, float]:
     """One optimizer step on this process's share of ``batch``; returns the logged values (reduced over processes),
     ``loss`` (their weighted sum) and ``lr``. ``heads``: trainable modules outside ``model`` (not DDP-wrapped)."""
     micro = objective.split(batch)
@@ -94,8 +109,10 @@ def optimizer_step(procs: Processes, model: nn.Module, optimizer: torch.optim.Op
                 total, parts = objective.loss(model, mb, targets, info)
             if not torch.isfinite(total):
                 peak = optimizer.param_groups[0].get("initial_lr", optimizer.param_groups[0]["lr"])
-                raise RuntimeError(f"loss became {float(total)} at this step; lower lr (now {peak:g}) or check the "
-                                   "data; the last checkpoint is intact")
+                raise RuntimeError(
+                    f"loss became {float(total)} at this step; lower lr (now {peak:g}) or check the "
+                    "data; the last checkpoint is intact"
+                )
             # DDP averages gradients over processes; the losses are already global means, so undo the average
             (total * procs.num_processes).backward()
         for name, value in parts.items():
@@ -104,8 +121,14 @@ def optimizer_step(procs: Processes, model: nn.Module, optimizer: torch.optim.Op
     return summarise(procs, logged, objective.weights, scheduler.get_last_lr()[0])
 
 
-def apply_gradients(procs: Processes, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
-                    heads: nn.Module | None, grad_clip: float) -> None:
+def apply_gradients(
+    procs: Processes,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    heads: nn.Module | None,
+    grad_clip: float,
+) -> None:
     """Average the heads' gradients over processes, clip, step the optimizer and the schedule, clear gradients."""
     head_params = [p for p in heads.parameters() if p.grad is not None] if heads is not None else []
     if head_params and procs.num_processes > 1:

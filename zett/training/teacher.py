@@ -3,7 +3,8 @@ the teacher's tokenization of a text never changes)."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -58,13 +59,18 @@ def length_groups(lengths: list[int], call_cost: int | None = None) -> list[list
                 best[i], cut[i] = total, j
     groups, i = [], len(order)
     while i:
-        groups.append(order[cut[i]:i])
+        groups.append(order[cut[i] : i])
         i = cut[i]
     return groups[::-1]
 
 
-def per_row(run: Callable[..., dict[str, torch.Tensor]], mask: torch.Tensor, unpadded: bool = True,
-            call_cost: int | None = None, **inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+def per_row(
+    run: Callable[..., dict[str, torch.Tensor]],
+    mask: torch.Tensor,
+    unpadded: bool = True,
+    call_cost: int | None = None,
+    **inputs: torch.Tensor,
+) -> dict[str, torch.Tensor]:
     """``run(attention_mask=..., **inputs)`` -> {name: [B, L, ...]}; with ``unpadded``, rows of right-padded
     ``mask`` run in groups of similar length (:func:`length_groups`), each only as wide as its longest row and
     without a mask when its rows are of one length, and the outputs are padded back with zeros: little or no
@@ -95,8 +101,9 @@ def _pad_positions(x: torch.Tensor, width: int) -> torch.Tensor:
     return torch.nn.functional.pad(x, (0, 0) * (x.dim() - 2) + (0, width - x.shape[1]))
 
 
-def lm_token_stats(model: Any, ids: torch.Tensor, mask: torch.Tensor, boundary: torch.Tensor, *,
-                   unpadded: bool = False) -> tuple[dict[str, torch.Tensor], torch.Tensor, Any]:
+def lm_token_stats(
+    model: Any, ids: torch.Tensor, mask: torch.Tensor, boundary: torch.Tensor, *, unpadded: bool = False
+) -> tuple[dict[str, torch.Tensor], torch.Tensor, Any]:
     """(token/boundary log-probs, final hidden states, hidden -> logits) of a causal LM, without ever holding
     the logits of more than a block of positions (a 262k vocabulary in fp32 would be ~1 GB per 1k tokens).
     ``unpadded``: the body runs on each row's own tokens (:func:`per_row`)."""
@@ -110,11 +117,20 @@ def lm_token_stats(model: Any, ids: torch.Tensor, mask: torch.Tensor, boundary: 
     return hidden_token_stats(hidden, project, ids, boundary, mask), hidden, project
 
 
-def forward_stats(model: Any, ids: torch.Tensor, mask: torch.Tensor, boundary: torch.Tensor, *, hidden: bool,
-                  logits: bool, unpadded: bool = False) -> dict[str, torch.Tensor]:
+def forward_stats(
+    model: Any,
+    ids: torch.Tensor,
+    mask: torch.Tensor,
+    boundary: torch.Tensor,
+    *,
+    hidden: bool,
+    logits: bool,
+    unpadded: bool = False,
+) -> dict[str, torch.Tensor]:
     """Token/boundary log-probs of a full forward pass, plus the final hidden states and the logits if asked;
     outputs in fp32 (under bf16 autocast the model computes in bf16). ``unpadded``: each row's own tokens
     alone (:func:`per_row`)."""
+
     def run(**kw: Any) -> dict[str, torch.Tensor]:
         out = model(**kw, output_hidden_states=hidden)
         return {"logits": out.logits, **({"hidden": out.hidden_states[-1]} if hidden else {})}
@@ -134,8 +150,18 @@ class Teacher:
     ``text_index``), from the cache where possible. Only ULD (``logits``) needs full-batch logits and is never
     cached; otherwise the body runs once and logits exist a block of positions at a time."""
 
-    def __init__(self, model: Any, boundary: torch.Tensor, device: torch.device, *, cache: bool = True,
-                 hidden: bool = False, logits: bool = False, extra: RowExtra | None = None, unpadded: bool = False):
+    def __init__(
+        self,
+        model: Any,
+        boundary: torch.Tensor,
+        device: torch.device,
+        *,
+        cache: bool = True,
+        hidden: bool = False,
+        logits: bool = False,
+        extra: RowExtra | None = None,
+        unpadded: bool = False,
+    ):
         self.model, self.boundary, self.device = model, boundary, device
         self.hidden, self.logits, self.extra, self.unpadded = hidden, logits, extra, unpadded
         self.use_cache = cache and not logits
@@ -144,13 +170,14 @@ class Teacher:
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[dict, Callable[[int], Any]]:
         """Statistics, and a function giving one row's logits (a tensor, or a function of a position block)."""
         if self.logits:
-            out = forward_stats(self.model, ids, mask, self.boundary, hidden=self.hidden, logits=True,
-                                unpadded=self.unpadded)
+            out = forward_stats(
+                self.model, ids, mask, self.boundary, hidden=self.hidden, logits=True, unpadded=self.unpadded
+            )
             return out, lambda r: out["logits"][r]
         out, hidden, project = lm_token_stats(self.model, ids, mask, self.boundary, unpadded=self.unpadded)
         if self.hidden:
             out["hidden"] = hidden
-        return out, lambda r: (lambda start, stop: project(hidden[r, start:stop]))
+        return out, lambda r: lambda start, stop: project(hidden[r, start:stop])
 
     def outputs(self, mb: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Per-token tensors padded to the micro-batch's teacher length; ``byte_*`` tensors (indexed by text byte
@@ -176,6 +203,6 @@ class Teacher:
             width = max(len(r[name]) for r in rows) if name.startswith("byte_") else ids.shape[1]
             padded[name] = torch.zeros((len(rows), width) + rows[0][name].shape[1:], dtype=rows[0][name].dtype)
             for r, row in enumerate(rows):
-                padded[name][r, :len(row[name])] = row[name]
+                padded[name][r, : len(row[name])] = row[name]
             padded[name] = padded[name].to(self.device)
         return padded
