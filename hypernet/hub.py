@@ -174,3 +174,29 @@ def default_card(config: Any) -> str:
         "",
     ]
     return front_matter(config.base_model, tags=list(TAGS)) + "\n".join(lines)
+
+
+def load_weights(net: Any, file: Path, config: Path) -> None:
+    """``file``'s tensors into the hypernetwork ``net``; a missing, truncated or mismatched file is a one-line
+    ValueError."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    fix = "download or export the hypernetwork again (config.json and model.safetensors together)"
+    try:
+        state = load_file(str(file))
+    except (OSError, SafetensorError) as exc:
+        problem = "is missing" if not file.exists() else "is truncated or not a safetensors file"
+        said = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"hypernetwork weights {file} {problem} ({said}); {fix}") from exc
+    want = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in state.items()}
+    if want != got:
+        found = {
+            "missing": sorted(want.keys() - got.keys()),
+            "unexpected": sorted(got.keys() - want.keys()),
+            "shapes": [f"{k} {got[k]} vs {want[k]}" for k in sorted(want.keys() & got.keys()) if got[k] != want[k]],
+        }
+        parts = [f"{kind} {', '.join(names[:3])}" for kind, names in found.items() if names]
+        raise ValueError(f"hypernetwork weights {file} do not fit {config} ({'; '.join(parts)}); {fix}")
+    net.load_state_dict({k: v.float() for k, v in state.items()})

@@ -32,7 +32,7 @@ from .config import CONFIG_NAME, HypernetConfig, read_config
 from .decompose import Decomposer
 from .embeddings import Embeddings, base_embeddings
 from .files import atomic_dir
-from .hub import SHIPPED_DIR, TAGS, WEIGHTS_NAME, default_card, push_folder, resolve, shipped
+from .hub import SHIPPED_DIR, TAGS, WEIGHTS_NAME, default_card, load_weights, push_folder, resolve, shipped
 from .predictors.fvt import bag_mean
 
 __all__ = [
@@ -330,7 +330,7 @@ class Hypernet(nn.Module, ModelHubMixin, library_name="zett", tags=list(TAGS)):
             force_download=force_download,
         )
         net = cls(read_config(path / CONFIG_NAME))
-        _load_weights(net, path / WEIGHTS_NAME, path / CONFIG_NAME)
+        load_weights(net, path / WEIGHTS_NAME, path / CONFIG_NAME)
         net.source = model_id + (f"@{revision}" if revision else "")
         return net
 
@@ -353,31 +353,6 @@ class Hypernet(nn.Module, ModelHubMixin, library_name="zett", tags=list(TAGS)):
             return push_folder(
                 folder, repo_id, private=private, token=token, commit_message=commit_message, revision=branch
             )
-
-
-def _load_weights(net: Hypernet, file: Path, config: Path) -> None:
-    """``file``'s tensors into ``net``; a missing, truncated or mismatched file is a one-line ValueError."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    fix = "download or export the hypernetwork again (config.json and model.safetensors together)"
-    try:
-        state = load_file(str(file))
-    except (OSError, SafetensorError) as exc:
-        problem = "is missing" if not file.exists() else "is truncated or not a safetensors file"
-        said = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise ValueError(f"hypernetwork weights {file} {problem} ({said}); {fix}") from exc
-    want = {k: tuple(v.shape) for k, v in net.state_dict().items()}
-    got = {k: tuple(v.shape) for k, v in state.items()}
-    if want != got:
-        found = {
-            "missing": sorted(want.keys() - got.keys()),
-            "unexpected": sorted(got.keys() - want.keys()),
-            "shapes": [f"{k} {got[k]} vs {want[k]}" for k in sorted(want.keys() & got.keys()) if got[k] != want[k]],
-        }
-        parts = [f"{kind} {', '.join(names[:3])}" for kind, names in found.items() if names]
-        raise ValueError(f"hypernetwork weights {file} do not fit {config} ({'; '.join(parts)}); {fix}")
-    net.load_state_dict({k: v.float() for k, v in state.items()})
 
 
 def network_rows(vocab: Any, ids: Any = None) -> torch.Tensor:

@@ -38,3 +38,16 @@ def test_the_check_sees_imports_inside_functions(tmp_path):
     source = '"""import zett (a docstring, not an import)"""\n\ndef f():\n    from zett.models import load_model\n'
     (bad / "x.py").write_text(source)
     assert upward_imports("hypernet", tmp_path) == ["hypernet/x.py:4 imports zett.models"]
+
+
+def long_files(root: Path = ROOT, limit: int = 400) -> list[str]:
+    dirs = ("tokenizers_zoo", "hypernet", "zett", "tests", "benchmarks", "examples")
+    paths = sorted(p for d in dirs for p in (root / d).rglob("*.py"))
+    return [f"{p.relative_to(root)}: {n} lines" for p in paths if (n := len(p.read_text().splitlines())) > limit]
+
+
+def test_no_python_file_is_over_400_lines(tmp_path):
+    assert long_files() == []
+    (tmp_path / "zett").mkdir()
+    (tmp_path / "zett" / "big.py").write_text("x = 1\n" * 401)
+    assert long_files(tmp_path) == ["zett/big.py: 401 lines"]

@@ -48,10 +48,7 @@ def load_model(
     if path.suffix.lower() == ".gguf" or (path.is_dir() and _single_gguf(path)):
         gguf = path if path.suffix.lower() == ".gguf" else _single_gguf(path)
         if not gguf.exists():
-            raise FileNotFoundError(
-                f"GGUF file {gguf} does not exist; check the path "
-                "(../shared/assets/fetch_models.sh fetches the reference models)"
-            )
+            raise FileNotFoundError(f"GGUF file {gguf} does not exist; check the path")
         path = _cached_gguf(gguf)
     elif not path.exists() and str(spec).startswith((".", "/", "~")):
         raise FileNotFoundError(f"model path {spec} does not exist; check the path")
