@@ -9,7 +9,7 @@ from conftest import tiny_llama
 
 import zett
 from tokenizers_zoo import byte_tokenizer, encode_text
-from zett.evaluate.tasks import _choice_scores, continuation_ids, start_token_id
+from zett.evaluate.tasks import _batch_scores, _batches, _choice_scores, continuation_ids, start_token_id
 
 
 def bigram_llama(tokenizer, follows: dict[str, str], strength: float = 10.0):
@@ -89,6 +89,22 @@ def test_shared_context_cache_matches_full_forward(byte_bpe):
             lp = torch.log_softmax(model(input_ids=torch.tensor([ctx + cont])).logits[0].float(), -1)
         total = sum(float(lp[len(ctx) - 1 + j, t]) for j, t in enumerate(cont))
         assert got == pytest.approx(total / len((" " + choice).encode()), abs=1e-5)
+
+
+def test_batched_examples_score_as_one_at_a_time(byte_bpe):
+    """Examples of different context lengths and choice counts in one right-padded batch: each choice scores as
+    it does alone (padding masked, positions continuing each context), including a one-token choice."""
+    model = tiny_llama(len(byte_bpe))
+    examples = [
+        zett.evaluate.tasks.Example("def add(a, b):\n    return", ("a + b", "a - b - 1", "print"), 0),
+        zett.evaluate.tasks.Example("Hi", ("there", "x"), 1),
+        zett.evaluate.tasks.Example("The capital of France is a city called", ("Paris", "Rome", "Oslo", "Bern"), 0),
+    ]
+    start = start_token_id(byte_bpe)
+    batched = _batch_scores(model, byte_bpe, start, examples, 256)
+    for ex, got in zip(examples, batched, strict=True):
+        assert got == pytest.approx(_choice_scores(model, byte_bpe, start, ex, 256), abs=1e-5)
+    assert [len(b) for b in _batches(examples * 3, 7)] == [2, 2, 2, 2, 1]
 
 
 def test_continuation_covers_exactly_the_choice_bytes(spm_bpe, byte_bpe):

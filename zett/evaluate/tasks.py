@@ -234,12 +234,15 @@ def choice_accuracy(
     progress: bool = True,
     reference: ChoiceResult | None = None,
     seed: int = 0,
+    batch_rows: int = 1,
 ) -> ChoiceResult:
     """Accuracy of ``model`` on multiple-choice ``tasks`` (see the module docstring for the scoring rule).
 
     ``tasks``: a ``.jsonl`` file, a directory of them, or a list; ``max_examples``: the first N examples of each
     task; ``reference``: another model's :class:`ChoiceResult` on the same tasks, whose above-chance tasks get a
-    macro mean of their own (``macro_reference_above_chance`` in :meth:`ChoiceResult.as_dict`)."""
+    macro mean of their own (``macro_reference_above_chance`` in :meth:`ChoiceResult.as_dict`); ``batch_rows``:
+    examples run together, right-padded, up to that many choices in all (default 1: one example at a time, no
+    padding; larger batches suit an accelerator; scores agree to float tolerance)."""
     loaded = load_tasks(tasks)
     start = start_token_id(tokenizer)
     limit = getattr(model.config, "max_position_embeddings", None) or 1 << 30
@@ -249,13 +252,13 @@ def choice_accuracy(
     for task in loaded:
         examples = task.examples[:max_examples] if max_examples else task.examples
         credit, chance, preds = [], [], []
-        for ex in examples:
-            scores = _choice_scores(model, tokenizer, start, ex, limit)
-            best = np.flatnonzero(scores == scores.max())
-            credit.append(1.0 / len(best) if ex.answer in best else 0.0)
-            chance.append(1.0 / len(ex.choices))
-            preds.append(int(best[0]))
-            bar.update(1)
+        for batch in _batches(examples, batch_rows):
+            for ex, scores in zip(batch, _batch_scores(model, tokenizer, start, batch, limit), strict=True):
+                best = np.flatnonzero(scores == scores.max())
+                credit.append(1.0 / len(best) if ex.answer in best else 0.0)
+                chance.append(1.0 / len(ex.choices))
+                preds.append(int(best[0]))
+            bar.update(len(batch))
         results.append(TaskResult(task.name, np.array(credit), np.array(chance), np.array(preds)))
     bar.close()
     ref = reference.above_chance() if reference is not None else None
@@ -279,37 +282,80 @@ def cache_of(output: Any) -> Any:
 
 @torch.inference_mode()
 def _choice_scores(model: Any, tokenizer: Any, start: int, ex: Example, limit: int) -> np.ndarray:
-    """Log-likelihood per byte of each choice: the context runs once, its cache is shared by all choices."""
-    conts = [continuation_ids(tokenizer, " " + c) for c in ex.choices]
-    n_bytes = np.array([len((" " + c).encode("utf-8")) for c in ex.choices], dtype=np.float64)
-    longest = max(len(c) for c in conts)
-    ctx = [start] + encode_text(tokenizer, ex.context)
-    if len(ctx) + longest > limit:  # keep the start token and the end of the context
-        ctx = [start] + ctx[len(ctx) - (limit - longest - 1) :]
+    """Log-likelihood per byte of each choice of one example (:func:`_batch_scores` with a batch of one)."""
+    return _batch_scores(model, tokenizer, start, [ex], limit)[0]
+
+
+@torch.inference_mode()
+def _batch_scores(model: Any, tokenizer: Any, start: int, examples: Sequence[Example], limit: int) -> list[np.ndarray]:
+    """Log-likelihood per byte of each choice of each example. The contexts run once, right-padded into one
+    batch; each context's cache rows are repeated for its choices, which then run as one batch after it
+    (padding masked, positions continuing each context's own length)."""
     device = next(model.parameters()).device
-    out = model(input_ids=torch.tensor([ctx], device=device), use_cache=True, logits_to_keep=1)
-    first = torch.log_softmax(out.logits[0, -1].float(), -1)
-    totals = np.array([float(first[c[0]]) if c else 0.0 for c in conts])
+    conts = [[continuation_ids(tokenizer, " " + c) for c in ex.choices] for ex in examples]
+    longest = max(len(c) for cs in conts for c in cs)
+    ctxs = []
+    for ex in examples:
+        ctx = [start] + encode_text(tokenizer, ex.context)
+        if len(ctx) + longest > limit:  # keep the start token and the end of the context
+            ctx = [start] + ctx[len(ctx) - (limit - longest - 1) :]
+        ctxs.append(ctx)
+    lengths = torch.tensor([len(c) for c in ctxs])
+    width = int(lengths.max())
+    ids = torch.full((len(ctxs), width), start, dtype=torch.long)
+    ctx_mask = torch.zeros((len(ctxs), width), dtype=torch.long)
+    for row, ctx in enumerate(ctxs):
+        ids[row, : len(ctx)] = torch.tensor(ctx, dtype=torch.long)
+        ctx_mask[row, : len(ctx)] = 1
+    last = sorted(set((lengths - 1).tolist()))
+    out = model(
+        input_ids=ids.to(device),
+        attention_mask=ctx_mask.to(device),
+        use_cache=True,
+        logits_to_keep=torch.tensor(last, device=device),
+    )
+    at = torch.tensor([last.index(int(n) - 1) for n in lengths])
+    first = torch.log_softmax(out.logits[torch.arange(len(ctxs)), at.to(device)].float(), -1).cpu()
+    totals = [np.array([float(first[e, c[0]]) if c else 0.0 for c in cs]) for e, cs in enumerate(conts)]
     if longest > 1:
-        k, pad = len(conts), conts[0][0] if conts[0] else start
-        ids = torch.full((k, longest), pad, dtype=torch.long)
-        mask = torch.zeros((k, longest), dtype=torch.long)
-        for row, c in enumerate(conts):
-            ids[row, : len(c)] = torch.tensor(c, dtype=torch.long)
-            mask[row, : len(c)] = 1
+        owner = torch.tensor([e for e, cs in enumerate(conts) for _ in cs])
+        flat = [c for cs in conts for c in cs]
+        cont_ids = torch.full((len(flat), longest), start, dtype=torch.long)
+        cont_mask = torch.zeros((len(flat), longest), dtype=torch.long)
+        for row, c in enumerate(flat):
+            cont_ids[row, : len(c)] = torch.tensor(c, dtype=torch.long)
+            cont_mask[row, : len(c)] = 1
         cache = cache_of(out)
-        cache.batch_repeat_interleave(k)
-        attention = torch.cat([torch.ones((k, len(ctx)), dtype=torch.long), mask], dim=1)
-        positions = torch.arange(len(ctx), len(ctx) + longest).expand(k, longest)
+        cache.reorder_cache(owner.to(device))
+        attention = torch.cat([ctx_mask[owner], cont_mask], dim=1)
+        positions = lengths[owner, None] + torch.arange(longest)
         logits = model(
-            input_ids=ids.to(device),
+            input_ids=cont_ids.to(device),
             attention_mask=attention.to(device),
             position_ids=positions.to(device),
             **with_cache(model, cache),
         ).logits.float()
-        lp = torch.log_softmax(logits[:, :-1], -1).gather(-1, ids[:, 1:, None].to(device))[..., 0]
-        totals += (lp.cpu() * mask[:, 1:]).sum(-1).double().numpy()
-    return totals / n_bytes
+        lp = torch.log_softmax(logits[:, :-1], -1).gather(-1, cont_ids[:, 1:, None].to(device))[..., 0]
+        rest = (lp.cpu() * cont_mask[:, 1:]).sum(-1).double().numpy()
+        ends = np.cumsum([len(cs) for cs in conts])
+        for e, end in enumerate(ends):
+            totals[e] += rest[end - len(conts[e]) : end]
+    n_bytes = [np.array([len((" " + c).encode("utf-8")) for c in ex.choices], dtype=np.float64) for ex in examples]
+    return [t / n for t, n in zip(totals, n_bytes, strict=True)]
+
+
+def _batches(examples: Sequence[Example], max_rows: int) -> Iterable[list[Example]]:
+    """Consecutive examples, at most ``max_rows`` choices in all per batch (an example never split)."""
+    batch: list[Example] = []
+    rows = 0
+    for ex in examples:
+        if batch and rows + len(ex.choices) > max_rows:
+            yield batch
+            batch, rows = [], 0
+        batch.append(ex)
+        rows += len(ex.choices)
+    if batch:
+        yield batch
 
 
 __all__ = [
