@@ -237,6 +237,16 @@ def test_cli_eval_table_and_json(tiny_model_dir, tmp_path, capsys):
     assert old["bpb"] == pytest.approx(report["texts"][0]["bpb"]) and old["docs"] == 5
 
 
+def test_cli_eval_scores_50_examples_per_task_unless_told(tiny_model_dir, tmp_path, capsys):
+    from zett.cli import main
+
+    rows = [{"context": f"Item {i}:", "choices": ["red", "blue"], "answer": i % 2} for i in range(60)]
+    task = write_task(tmp_path / "colours.jsonl", rows)
+    for extra, n in (([], 50), (["--max-examples", "0"], 60), (["--max-examples", "7"], 7)):
+        assert main(["eval", "--model", str(tiny_model_dir), "--tasks", str(task), "--json", *extra]) == 0
+        assert json.loads(capsys.readouterr().out)["tasks"]["tasks"][0]["n"] == n
+
+
 def test_cli_eval_errors_are_one_line(tiny_model_dir, tmp_path, capsys):
     from zett.cli import main
 

@@ -87,7 +87,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--reference-tokenizer", help="the reference's tokenizer (default: its own)")
     e.add_argument("--max-docs", type=int, default=None, help="first N documents of each text file")
-    e.add_argument("--max-examples", type=int, default=None, help="first N examples of each task")
+    e.add_argument(
+        "--max-examples",
+        type=int,
+        default=50,
+        help="first N examples of each task (default 50; 0: all of them)",
+    )
     e.add_argument("--prompts", type=int, default=16, help="agreement: prompts cut from the texts (default 16)")
     e.add_argument("--max-length", type=int, default=2048)
     e.add_argument("--seed", type=int, default=0, help="seed of the bootstrap intervals")
@@ -197,7 +202,7 @@ def _eval(args: argparse.Namespace) -> None:
         reference=reference,
         reference_tokenizer=ref_tok,
         max_docs=args.max_docs,
-        max_examples=args.max_examples,
+        max_examples=args.max_examples or None,
         max_length=args.max_length,
         n_prompts=args.prompts,
         seed=args.seed,
