@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import ASSETS, Results, corpus, ensure_smollm2, hardware, require_assets
+from common import ASSETS, Results, corpus, ensure_smollm2, hardware, require_assets, save_figure
 from hypernet_zero_shot import target_spec
 
 import zett
@@ -141,6 +141,7 @@ def main() -> None:
             print(f"{target} {method}: {summary(res.data['rows'][-1])}", flush=True)
             del new
     write_markdown(res, HERE / "results" / (Path(args.out).stem + ".md"))
+    plot(res.data["rows"], HERE / "results" / (Path(args.out).stem + ".png"))
 
 
 def summary(row: dict) -> str:
@@ -162,10 +163,17 @@ def pooled(row: dict) -> Paired:
     return Paired(bits, tuple(sorted(items)) + (len(bits),), den=n_bytes.astype(float))
 
 
-def task_paired(row: dict, names: list[str]) -> Paired:
-    credit = np.concatenate([row["tasks"][n]["credit"] for n in names])
-    strata = np.concatenate([np.full(len(row["tasks"][n]["credit"]), i) for i, n in enumerate(names)])
-    return Paired(credit, tuple(names), strata=strata)
+def task_paired(row: dict, names: list[str], n: dict[str, int] | None = None) -> Paired:
+    """Credit per example over the tasks ``names``, stratified by task; ``n``: the first ``n[task]`` examples
+    only (rows measured with different ``--max-examples`` are compared on the examples they share)."""
+    credit = [np.asarray(row["tasks"][t]["credit"])[: (n or {}).get(t)] for t in names]
+    strata = np.concatenate([np.full(len(c), i) for i, c in enumerate(credit)])
+    return Paired(np.concatenate(credit), tuple(names), strata=strata)
+
+
+def shared_n(rows: list[dict], names: list[str]) -> dict[str, int]:
+    """Per task, the number of examples every row with tasks has."""
+    return {t: min(len(r["tasks"][t]["credit"]) for r in rows if "tasks" in r and t in r["tasks"]) for t in names}
 
 
 def fmt(est, spec=".3f", sig=False) -> str:
@@ -178,6 +186,7 @@ def quality_table(rows: list[dict]) -> list[str]:
     chance, agreement; differences to FVT on the same target are paired, ``*`` where their interval excludes 0."""
     original = next(r for r in rows if r["method"] == "original")
     above = [n for n, t in original["tasks"].items() if t["above_chance"]]
+    n = shared_n(rows, above)
     lines = [
         "| target | method | BPB (all languages) | Δ BPB vs FVT | accuracy (macro) | Δ acc vs FVT | "
         "reference BPB | chrF | ALM divergence |",
@@ -185,11 +194,11 @@ def quality_table(rows: list[dict]) -> list[str]:
     ]
     for r in rows:
         p = pooled(r)
-        acc = _macro(task_paired(r, above)) if "tasks" in r and above else None
+        acc = _macro(task_paired(r, above, n)) if "tasks" in r and above else None
         fvt = next((x for x in rows if x["target"] == r["target"] and x["method"] == "fvt"), None)
         paired = fvt is not None and fvt is not r and r["method"] != "original"
         d_bpb = fmt(compare(p, pooled(fvt)), sig=True) if paired else ""
-        d_acc = fmt(compare(task_paired(r, above), task_paired(fvt, above)), sig=True) if paired and acc else ""
+        d_acc = fmt(compare(task_paired(r, above, n), task_paired(fvt, above, n)), sig=True) if paired and acc else ""
         a = r.get("agreement", {})
         cells = [
             fmt(ratio_estimate(p.num, p.den)),
@@ -222,7 +231,8 @@ def write_markdown(res: Results, path: Path) -> None:
     lines = [
         f"SmolLM2-135M-Instruct transferred zero-shot; {meta['docs']} documents per language (first "
         f"{meta['chars']} characters), {len(original['bpb'])} languages; {len(above)} tasks where the original "
-        f"is above chance; 95% intervals; measured on {meta['hardware']}.",
+        f"is above chance (accuracy on the first {min(shared_n(rows, above).values())} examples of each, the "
+        f"examples every row has); 95% intervals; measured on {meta['hardware']}.",
         "",
         *quality_table(rows),
         "",
@@ -231,6 +241,52 @@ def write_markdown(res: Results, path: Path) -> None:
         *task_table(original),
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _bpb(row: dict):
+    p = pooled(row)
+    return ratio_estimate(p.num, p.den)
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    """Pooled BPB and task macro accuracy per target and method, 95% intervals as error bars; the original as
+    a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    original = next(r for r in rows if r["method"] == "original")
+    above = [n for n, t in original["tasks"].items() if t["above_chance"]]
+    n = shared_n(rows, above)
+    targets = list(dict.fromkeys(r["target"] for r in rows if r["method"] != "original"))
+    methods = list(dict.fromkeys(r["method"] for r in rows if r["method"] != "original"))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, label, get in (
+        (axes[0], "bits per byte (lower is better)", _bpb),
+        (axes[1], f"accuracy, {len(above)} tasks (macro)", lambda r: _macro(task_paired(r, above, n))),
+    ):
+        width = 0.8 / max(len(methods), 1)
+        for m, method in enumerate(methods):
+            xs, ys, errs = [], [], [[], []]
+            for t, target in enumerate(targets):
+                row = next((r for r in rows if r["target"] == target and r["method"] == method), None)
+                if row is None:
+                    continue
+                est = get(row)
+                xs.append(t + (m - (len(methods) - 1) / 2) * width)
+                ys.append(est.value)
+                errs[0].append(est.value - est.ci_low)
+                errs[1].append(est.ci_high - est.value)
+            ax.bar(xs, ys, width, yerr=errs, capsize=3, label=method)
+        ref = get(original)
+        ax.axhline(ref.value, color="k", lw=1, ls="--", label="original")
+        ax.set_xticks(range(len(targets)), targets)
+        ax.set_title(label, fontsize=10)
+    chance = float(np.mean([original["tasks"][t]["chance"] for t in above]))
+    axes[1].axhline(chance, color="gray", lw=1, ls=":", label="chance")
+    axes[0].legend(fontsize=8)
+    save_figure(fig, path)
 
 
 def _est(agreement_row: dict, key: str):
