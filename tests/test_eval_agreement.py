@@ -92,3 +92,27 @@ def test_greedy_stops_at_the_byte_budget():
     model = tiny_llama(len(tok))
     text = greedy(model, tok, [tok.eos_token_id] + list(b"abc"), 10)
     assert len(text.encode()) <= 10
+
+
+def test_batched_greedy_is_plain_greedy(byte_bpe):
+    """Left-padded batches give each prompt the continuation a cache-free token-by-token argmax gives it alone."""
+    import torch
+
+    from tokenizers_zoo import encode_text, start_token_id, vocabulary
+    from zett.evaluate.agreement import greedy_batch
+
+    torch.manual_seed(0)
+    model = tiny_llama(len(byte_bpe))
+    forms = vocabulary(byte_bpe).forms
+    prompts = ["Hi", "The quick brown fox jumps over", "def f(x):\n    return", "a b c d e f g h i j k l m n o"]
+    prefixes = [[start_token_id(byte_bpe)] + encode_text(byte_bpe, p) for p in prompts]
+    batched = greedy_batch(model, byte_bpe, prefixes, 24, batch_size=3)
+    for ids, got in zip(prefixes, batched, strict=True):
+        ids, new = list(ids), b""
+        with torch.no_grad():
+            while len(new) < 24:
+                nxt = int(model(input_ids=torch.tensor([ids])).logits[0, -1].argmax())
+                ids.append(nxt)
+                new += forms[nxt]
+        assert got == new[:24].decode("utf-8", errors="ignore")
+    assert [greedy(model, byte_bpe, ids, 24) for ids in prefixes] == batched

@@ -163,23 +163,59 @@ def split_ids(tokenizer: Any, prefix: list[int], text: str) -> tuple[list[int], 
 
 def greedy(model: Any, tokenizer: Any, ids: list[int], max_new_bytes: int) -> str:
     """Greedy continuation of ``ids`` until EOS, a special token or ``max_new_bytes`` bytes of text."""
+    return greedy_batch(model, tokenizer, [ids], max_new_bytes)[0]
+
+
+def greedy_batch(
+    model: Any, tokenizer: Any, prefixes: Sequence[list[int]], max_new_bytes: int, *, batch_size: int = 16
+) -> list[str]:
+    """:func:`greedy` for many prefixes, ``batch_size`` at a time: left-padded (padding masked, positions
+    counted from each prefix's first token), one decoding step for the whole batch until every row has stopped."""
     vocab = vocabulary(tokenizer)
     stop = {start_token_id(tokenizer)} | ({tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set())
+    halt = torch.tensor([i in stop or k in (TokenKind.SPECIAL, TokenKind.UNUSED) for i, k in enumerate(vocab.kinds)])
     device = next(model.parameters()).device
-    out, cache, produced = [], None, 0
-    current = torch.tensor([ids], device=device)
-    with torch.inference_mode():
-        while produced < max_new_bytes:
-            res = model(input_ids=current, use_cache=True, **with_cache(model, cache))
-            cache = cache_of(res)
-            nxt = int(res.logits[0, -1].argmax())
-            if nxt in stop or vocab.kinds[nxt] in (TokenKind.SPECIAL, TokenKind.UNUSED):
-                break
-            out.append(nxt)
-            produced += len(vocab.forms[nxt])
-            current = torch.tensor([[nxt]], device=device)
-    data = b"".join(vocab.forms[i] for i in out)[:max_new_bytes]
-    return data.decode("utf-8", errors="ignore")
+    texts = []
+    for first in range(0, len(prefixes), batch_size):
+        chunk = prefixes[first : first + batch_size]
+        width = max(len(p) for p in chunk)
+        ids = torch.zeros((len(chunk), width), dtype=torch.long)
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        for row, p in enumerate(chunk):
+            ids[row, width - len(p) :] = torch.tensor(p, dtype=torch.long)
+            mask[row, width - len(p) :] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        out: list[list[int]] = [[] for _ in chunk]
+        produced = [0] * len(chunk)
+        done = [False] * len(chunk)
+        cache = None
+        with torch.inference_mode():
+            while not all(done):
+                res = model(
+                    input_ids=ids.to(device),
+                    attention_mask=mask.to(device),
+                    position_ids=positions.to(device),
+                    use_cache=True,
+                    logits_to_keep=1,
+                    **with_cache(model, cache),
+                )
+                cache = cache_of(res)
+                nxt = res.logits[:, -1].argmax(-1).cpu()
+                for row, token in enumerate(nxt.tolist()):
+                    if done[row]:
+                        continue
+                    if token >= len(halt) or halt[token]:
+                        done[row] = True
+                        continue
+                    out[row].append(token)
+                    produced[row] += len(vocab.forms[token])
+                    done[row] = produced[row] >= max_new_bytes
+                ids = nxt[:, None]
+                positions = positions[:, -1:] + 1
+                mask = torch.cat([mask, torch.ones((len(chunk), 1), dtype=torch.long)], dim=1)
+        for row in out:
+            texts.append(b"".join(vocab.forms[i] for i in row)[:max_new_bytes].decode("utf-8", errors="ignore"))
+    return texts
 
 
 @torch.inference_mode()
@@ -211,14 +247,15 @@ def agreement(
     items = [(p, False) for p in prompts if p] + [(p, True) for p in chat_prompts]
     if not items:
         raise ValueError("no prompts: pass texts to continue (prompts_from_texts) or chat prompts")
-    ref_out, mod_out, sims = [], [], []
+    r_prefixes = [_prefix(reference_tokenizer, p, c) for p, c in items]
+    m_prefixes = [_prefix(tokenizer, p, c) for p, c in items]
+    ref_out = greedy_batch(reference, reference_tokenizer, r_prefixes, max_new_bytes)
+    mod_out = greedy_batch(model, tokenizer, m_prefixes, max_new_bytes)
+    sims = []
     plain_bits, plain_bytes, chat_bits, chat_bytes = [], [], [], []
-    for prompt, is_chat in tqdm(items, desc="agreement", disable=not progress, leave=False):
-        r_prefix, m_prefix = _prefix(reference_tokenizer, prompt, is_chat), _prefix(tokenizer, prompt, is_chat)
-        r_text = greedy(reference, reference_tokenizer, r_prefix, max_new_bytes)
-        m_text = greedy(model, tokenizer, m_prefix, max_new_bytes)
-        ref_out.append(r_text)
-        mod_out.append(m_text)
+    for (prompt, is_chat), m_prefix, r_text, m_text in tqdm(
+        list(zip(items, m_prefixes, ref_out, mod_out, strict=True)), desc="agreement", disable=not progress, leave=False
+    ):
         n = min(len(r_text.encode()), len(m_text.encode()))
         sims.append(chrf(_cut(m_text, n), _cut(r_text, n)) if n else float(r_text == m_text))
         if not r_text:
@@ -334,6 +371,7 @@ __all__ = [
     "agreement",
     "chrf",
     "greedy",
+    "greedy_batch",
     "prompts_from_texts",
     "teacher_divergence",
 ]
