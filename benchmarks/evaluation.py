@@ -16,6 +16,7 @@ Rows are appended as they are measured and skipped on a re-run (resumable).
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -102,7 +103,15 @@ def main() -> None:
     ap.add_argument("--max-examples", type=int, default=None)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out", default=str(HERE / "results" / "evaluation.json"))
+    ap.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="PART",
+        help="only merge the rows of other runs' result files into --out (rows it lacks) and write its tables",
+    )
     args = ap.parse_args()
+    if args.merge:
+        return merge(Path(args.out), [Path(p) for p in args.merge])
     require_assets()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -144,6 +153,21 @@ def main() -> None:
     plot(res.data["rows"], HERE / "results" / (Path(args.out).stem + ".png"))
 
 
+def merge(out: Path, parts: list[Path]) -> None:
+    """Rows of ``parts`` (runs of this script in parallel, e.g. one per target) that ``out`` lacks, added to it;
+    then its markdown and plot."""
+    res = Results(out, json.loads(parts[0].read_text())["meta"])
+    for part in parts:
+        for row in json.loads(part.read_text())["rows"]:
+            if not res.has(method=row["method"], target=row["target"]):
+                res.data["rows"].append(row)
+    res.save()
+    write_markdown(res, HERE / "results" / (out.stem + ".md"))
+    plot(res.data["rows"], HERE / "results" / (out.stem + ".png"))
+    for row in res.data["rows"]:
+        print(f"{row['target']} {row['method']}: {summary(row)}")
+
+
 def summary(row: dict) -> str:
     bits = sum(sum(v["doc_bits"]) for v in row["bpb"].values())
     n_bytes = sum(sum(v["doc_bytes"]) for v in row["bpb"].values())
@@ -182,31 +206,32 @@ def fmt(est, spec=".3f", sig=False) -> str:
 
 
 def quality_table(rows: list[dict]) -> list[str]:
-    """Markdown rows: per (target, method) pooled BPB, task macro accuracy on the tasks where the original is above
-    chance, agreement; differences to FVT on the same target are paired, ``*`` where their interval excludes 0."""
+    """Markdown rows: per (target, method) pooled BPB and task macro accuracy on the tasks where the original is
+    above chance, each with its paired difference to the original and to FVT on the same target (``*`` where the
+    difference's 95% interval excludes 0), and agreement with the original."""
     original = next(r for r in rows if r["method"] == "original")
     above = [n for n, t in original["tasks"].items() if t["above_chance"]]
     n = shared_n(rows, above)
     lines = [
-        "| target | method | BPB (all languages) | Δ BPB vs FVT | accuracy (macro) | Δ acc vs FVT | "
-        "reference BPB | chrF | ALM divergence |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| target | method | BPB (all languages) | Δ vs original | Δ vs FVT | accuracy (macro) | Δ vs original | "
+        "Δ vs FVT | reference BPB | chrF | ALM divergence |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        p = pooled(r)
-        acc = _macro(task_paired(r, above, n)) if "tasks" in r and above else None
         fvt = next((x for x in rows if x["target"] == r["target"] and x["method"] == "fvt"), None)
-        paired = fvt is not None and fvt is not r and r["method"] != "original"
-        d_bpb = fmt(compare(p, pooled(fvt)), sig=True) if paired else ""
-        d_acc = fmt(compare(task_paired(r, above, n), task_paired(fvt, above, n)), sig=True) if paired and acc else ""
+        others = [x if x is not None and x is not r and r is not original else None for x in (original, fvt)]
+        has_tasks = "tasks" in r and above
+        cells = [fmt(_bpb(r))]
+        cells += [fmt(compare(pooled(r), pooled(x)), sig=True) if x else "" for x in others]
+        cells.append(fmt(_macro(task_paired(r, above, n))) if has_tasks else "")
+        cells += [
+            fmt(compare(task_paired(r, above, n), task_paired(x, above, n)), sig=True) if x and has_tasks else ""
+            for x in others
+        ]
         a = r.get("agreement", {})
-        cells = [
-            fmt(ratio_estimate(p.num, p.den)),
-            d_bpb,
-            fmt(acc) if acc else "",
-            d_acc,
+        cells += [
             fmt(_est(a, "reference_bpb")) if "reference_bpb" in a else "",
-            fmt(_est(a, "similarity_chrf")) if a else ("1" if r["method"] == "original" else ""),
+            fmt(_est(a, "similarity_chrf")) if a else ("1" if r is original else ""),
             fmt(_est(a, "divergence"), ".4f") if "divergence" in a else "",
         ]
         lines.append(f"| {r['target']} | {r['method']} | " + " | ".join(cells) + " |")
