@@ -270,7 +270,7 @@ def test_read_texts_from_a_glob_pattern(tmp_path):
 
 
 def test_balanced_weights_equalise_gradient_norms():
-    from zett.distill.trainer import balanced_weights
+    from zett.losses import balanced_weights
 
     shared = torch.randn(3, 4, requires_grad=True)
     values = {"big": (shared * 10).sum(), "small": (shared * 0.1).pow(2).sum()}

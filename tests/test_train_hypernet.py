@@ -359,3 +359,21 @@ def test_base_tokenizer_with_more_ids_than_rows_trains(tmp_path, base):
         config(tmp_path, steps=2, p_real=0.0, p_byte=1.0), base_model=model, base_tokenizer=longer, progress=False
     )
     assert result.steps == 2
+
+
+def test_balanced_alm_and_next_token_training(tmp_path, base):
+    """balance=True weights ALM and next-token by their gradient norms at the step's rows: both fall, weights
+    are logged, and ALM's (whose gradient is the smaller one) is lifted above the next-token loss's."""
+    model, tok = base
+    cfg = config(tmp_path, steps=12, data=TEXTS[:4], p_byte=0.0, lr=1e-2, losses={"alm": 1.0, "sft": 1.0})
+    result = zett.train_hypernet(dict(cfg, balance=True), base_model=model, base_tokenizer=tok, progress=False)
+    rows = [m for m in result.metrics if "alm" in m]
+    assert len(rows) == 12 and all({"w_alm", "w_sft"} <= set(m) for m in rows)
+    assert all(m["w_alm"] > m["w_sft"] for m in rows)
+    first, last = rows[:3], rows[-3:]
+    for name in ("alm", "sft"):
+        assert sum(m[name] for m in last) < sum(m[name] for m in first)
+    plain = zett.train_hypernet(
+        dict(cfg, run_dir=str(tmp_path / "plain"), steps=2), base_model=model, base_tokenizer=tok, progress=False
+    )
+    assert not any("w_alm" in m for m in plain.metrics)

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..losses import TEACHER_FREE, get_loss
+from ..losses import TEACHER_FREE, balanced_weights, get_loss
 from ..losses.bld import ByteHead, ByteTrie, beam_byte_probs, path_byte_probs
 from ..training import StepInfo
 from ..training.teacher import Teacher, forward_stats
@@ -151,18 +151,3 @@ class DistillObjective:
             probs = beam[-shift:] if shift < 0 else beam
             covered = torch.ones(len(probs), dtype=torch.bool)
         return {"byte_probs": probs.half(), "byte_covered": covered}
-
-
-def balanced_weights(
-    values: dict[str, torch.Tensor], shared: torch.Tensor, weights: dict[str, float]
-) -> dict[str, float]:
-    """SPEC §5.2.8 gradient-magnitude balancing: scale each loss by the inverse norm of its gradient at ``shared``
-    (the student's final hidden states: defined whatever the trainable set), times the mean norm, so that
-    weighted losses push with equal force; no gradient flows through the weights."""
-    norms = {}
-    for name, value in values.items():
-        (grad,) = torch.autograd.grad(value, shared, retain_graph=True, allow_unused=True)
-        norms[name] = float(grad.float().norm()) if grad is not None else 0.0
-    live = [n for n in norms.values() if n > 0]
-    mean = sum(live) / len(live) if live else 1.0
-    return {name: weights[name] * (mean / n if n > 0 else 1.0) for name, n in norms.items()}

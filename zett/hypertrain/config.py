@@ -96,7 +96,16 @@ class HypernetTrainConfig(YamlConfig):
         default_factory=lambda: {"sft": 1.0},
         metadata={"help": "alm, sft (next-token), lexical -> weight (benchmarks/hypernet_objectives.py compares them)"},
     )
-    alm: dict[str, Any] = field(default_factory=dict, metadata={"help": "zett.losses.alm_loss keyword arguments"})
+    alm: dict[str, Any] = field(
+        default_factory=dict, metadata={"help": "zett.losses.alm_loss keyword arguments (tau, divergence, ...)"}
+    )
+    balance: bool = field(
+        default=False,
+        metadata={
+            "help": "gradient-magnitude balancing (SPEC 5.2.8): each loss weighted by the inverse norm of its "
+            "gradient at the step's embedding rows (logged as w_<loss>)"
+        },
+    )
     copy_overlap: bool = field(
         default=True,
         metadata={

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ..distill.data import split_micro
-from ..losses import TEACHER_FREE, get_loss, token_stats
+from ..losses import TEACHER_FREE, balanced_weights, get_loss, token_stats
 from ..training import StepInfo
 from ..training.teacher import Teacher, logit_softcap, per_row, softcap
 
@@ -102,13 +102,16 @@ class HypernetObjective:
         )
         s_out.update(rows=rows, table=net.table)
         dev_mb = {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in mb.items()}
-        total, logged = 0.0, {}
-        for name, weight in self.weights.items():
+        values = {}
+        for name in self.weights:
             if name == "lexical":  # a local mean: share it like the globally normalised losses
-                value = get_loss(name)(targets, s_out, dev_mb) / (info.micro_batches * info.processes)
+                values[name] = get_loss(name)(targets, s_out, dev_mb) / (info.micro_batches * info.processes)
             else:
                 kwargs = dict(self.config.alm) if name == "alm" else {}
-                value = get_loss(name)(targets, s_out, dev_mb, normalizer=info.counts[name], **kwargs)
-            logged[name] = float(value.detach())
-            total = total + weight * value
-        return total, logged
+                values[name] = get_loss(name)(targets, s_out, dev_mb, normalizer=info.counts[name], **kwargs)
+        logged = {name: float(v.detach()) for name, v in values.items()}
+        weights = self.weights
+        if self.config.balance and len(values) > 1 and rows.requires_grad:  # every loss reads the local rows
+            weights = balanced_weights(values, rows, weights)
+            logged.update({f"w_{name}": w / info.micro_batches for name, w in weights.items()})
+        return sum(weights[name] * values[name] for name in values), logged
