@@ -289,3 +289,43 @@ def test_balanced_training_logs_weights_and_trains(setup):
     assert rows[-1]["alm"] < rows[0]["alm"] and rows[-1]["sft"] < rows[0]["sft"]
     # ALM's gradient is orders of magnitude below SFT's at tau = 100: balancing lifts its weight above SFT's
     assert all(r["w_alm"] > r["w_sft"] for r in rows)
+
+
+def test_untied_embeddings_train_apart_resume_and_export(setup, tmp_path):
+    """untie_embeddings: the tied byte student gets its own output matrix; both matrices train, apart; a killed
+    run resumes to the same weights; the saved model loads untied in stock transformers with the same logits."""
+    from transformers import AutoModelForCausalLM
+
+    teacher, teacher_tok, fresh_student, student_tok = setup
+    cfg = config("embeddings", untie_embeddings=True)
+    student = fresh_student()
+    assert student.lm_head.weight.data_ptr() == student.model.embed_tokens.weight.data_ptr()  # tied to start
+    start = student.model.embed_tokens.weight.detach().clone()
+    res = zett.distill(student, student_tok, teacher, teacher_tok, TEXTS, cfg, run_dir=tmp_path / "a", progress=False)
+    model = res.model
+    e_in, e_out = model.model.embed_tokens.weight, model.lm_head.weight
+    assert not torch.equal(e_in, start) and not torch.equal(e_out, start) and not torch.equal(e_in, e_out)
+    assert model.config.tie_word_embeddings is False
+    killed = zett.distill(
+        fresh_student(),
+        student_tok,
+        teacher,
+        teacher_tok,
+        TEXTS,
+        cfg,
+        run_dir=tmp_path / "b",
+        progress=False,
+        on_step=lambda step, row: step < 3,
+    )
+    assert killed.steps == 3
+    resumed = zett.distill(
+        fresh_student(), student_tok, teacher, teacher_tok, TEXTS, cfg, run_dir=tmp_path / "b", progress=False
+    )
+    assert torch.allclose(resumed.model.lm_head.weight, e_out, atol=1e-6)
+    assert torch.allclose(resumed.model.model.embed_tokens.weight, e_in, atol=1e-6)
+    model.save_pretrained(tmp_path / "out")
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path / "out")
+    assert loaded.lm_head.weight.data_ptr() != loaded.model.embed_tokens.weight.data_ptr()
+    ids = torch.tensor([[1, 5, 9, 14]])
+    with torch.no_grad():
+        assert torch.allclose(loaded(input_ids=ids).logits, model(input_ids=ids).logits, atol=1e-5)

@@ -26,6 +26,13 @@ class DistillConfig(YamlConfig):
         default=None, metadata={"help": "teacher tokens per text; default: enough for the student's span"}
     )
     trainable: str = field(default="full", metadata={"help": "embeddings | embeddings+lora | full"})
+    untie_embeddings: bool = field(
+        default=False,
+        metadata={
+            "help": "give a student with tied embeddings its own output matrix (a copy of the input one) before "
+            "training, so the two train apart; the saved model says tie_word_embeddings: false"
+        },
+    )
     lora_rank: int = field(default=64, metadata={"help": "LoRA rank (embeddings+lora)"})
     lora_alpha: int = field(default=64, metadata={"help": "LoRA alpha (embeddings+lora)"})
     lr: float = field(default=1e-4, metadata={"help": "peak learning rate"})

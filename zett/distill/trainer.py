@@ -18,8 +18,23 @@ from .data import NO_OFFSET, split_micro
 BLD_LOSS_KEYS = ("token_weight", "byte_weight", "kl_weight")
 
 
+def untie_embeddings(model: Any) -> Any:
+    """Give a model whose output layer shares the input embedding matrix an output matrix of its own (a copy), and
+    record it in its config (``tie_word_embeddings: false``) so that saving and loading keep the two apart."""
+    out, inp = model.get_output_embeddings(), model.get_input_embeddings()
+    if out is None or out.weight.data_ptr() != inp.weight.data_ptr():
+        return model
+    out.weight = nn.Parameter(inp.weight.detach().clone(), requires_grad=inp.weight.requires_grad)
+    for cfg in {id(c): c for c in (model.config, model.config.get_text_config())}.values():
+        cfg.tie_word_embeddings = False
+    return model
+
+
 def prepare_trainable(model: Any, config: DistillConfig) -> Any:
-    """Freeze what the trainable set excludes; wrap with LoRA for ``embeddings+lora``."""
+    """Untie the embeddings if asked; freeze what the trainable set excludes; wrap with LoRA for
+    ``embeddings+lora``."""
+    if config.untie_embeddings:
+        untie_embeddings(model)
     if config.trainable == "full":
         model.requires_grad_(True)
         return model
