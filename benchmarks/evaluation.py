@@ -238,6 +238,34 @@ def quality_table(rows: list[dict]) -> list[str]:
     return lines + ["", "`*`: the paired 95% interval of the difference excludes 0 (the evaluation separates the two)."]
 
 
+def language_table(rows: list[dict]) -> list[str]:
+    """Markdown: BPB per language (20 documents each) for the original and every (target, method); a transfer's
+    cell is marked ``+`` / ``-`` where it is better / worse than FVT on the same target with a paired 95% interval
+    that excludes 0."""
+    original = next(r for r in rows if r["method"] == "original")
+    others = [r for r in rows if r is not original]
+    lines = [
+        "| language | original | " + " | ".join(f"{r['target']} {r['method']}" for r in others) + " |",
+        "|---" * (len(others) + 2) + "|",
+    ]
+    for lang in sorted(original["bpb"]):
+        cells = [f"{original['bpb'][lang]['bpb']:.3f}"]
+        for r in others:
+            cell = f"{r['bpb'][lang]['bpb']:.3f}"
+            fvt = next((x for x in rows if x["target"] == r["target"] and x["method"] == "fvt"), None)
+            if fvt is not None and fvt is not r:
+                d = compare(_lang(r, lang), _lang(fvt, lang))
+                cell += " +" if d.ci_high < 0 else " -" if d.ci_low > 0 else ""
+            cells.append(cell)
+        lines.append(f"| {lang} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _lang(row: dict, lang: str) -> Paired:
+    v = row["bpb"][lang]
+    return Paired(np.asarray(v["doc_bits"]), (lang, len(v["doc_bits"])), den=np.asarray(v["doc_bytes"], float))
+
+
 def task_table(original: dict) -> list[str]:
     lines = ["| task | accuracy | chance | n |", "|---|---|---|---|"]
     for name, t in original["tasks"].items():
@@ -260,6 +288,10 @@ def write_markdown(res: Results, path: Path) -> None:
         f"examples every row has); 95% intervals; measured on {meta['hardware']}.",
         "",
         *quality_table(rows),
+        "",
+        "Bits per byte per language (`+`/`-`: better/worse than FVT on that target, paired 95% interval):",
+        "",
+        *language_table(rows),
         "",
         "Original model, per task (95% Wilson interval; `*` above chance):",
         "",
