@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
 
 from hypernet.files import write_text
 from zett.hypertrain.card import this_machine
-from zett.paths import assets_dir, models_dir
+from zett.paths import REPO, models_dir
 
-ASSETS = assets_dir()
+ASSETS = Path(os.environ.get("ZETT_ASSETS", REPO.parent / "shared" / "assets"))  # SPEC §2a
 SMOLLM2 = models_dir() / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 

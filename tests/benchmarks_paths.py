@@ -1,10 +1,16 @@
-"""Where the real models fetched by ../shared/assets/fetch_models.sh live (None when not fetched)."""
+"""Where the shared assets and the real models fetched by ../shared/assets/fetch_models.sh live."""
 
+import os
 from pathlib import Path
 
-from zett.paths import models_dir
+from zett.paths import REPO, models_dir
 
-__all__ = ["models_dir", "smollm2_gguf"]
+__all__ = ["assets_dir", "models_dir", "smollm2_gguf"]
+
+
+def assets_dir() -> Path:
+    """``$ZETT_ASSETS``, default ``../shared/assets`` beside the repository (SPEC §2a)."""
+    return Path(os.environ.get("ZETT_ASSETS", REPO.parent / "shared" / "assets"))
 
 
 def smollm2_gguf() -> Path | None:

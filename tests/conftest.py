@@ -14,10 +14,11 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from benchmarks_paths import assets_dir  # noqa: E402
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers  # noqa: E402
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast  # noqa: E402
 
-from zett.paths import REPO, assets_dir  # noqa: E402
+from zett.paths import REPO  # noqa: E402
 
 ASSETS = assets_dir()
 REAL_TOKENIZERS = sorted(p.name for p in (ASSETS / "tokenizers").glob("*")) if ASSETS.exists() else []

@@ -210,12 +210,18 @@ def test_tensorboard_logs_go_to_the_run_directory(setup, tmp_path):
 
 
 def test_library_code_does_not_point_into_the_shared_assets():
-    """Only the demo (and tests and benchmarks) may use zett.paths.assets_dir; library defaults work for anyone."""
+    """No library module names the shared assets (only tests and benchmarks do); library defaults work for anyone."""
     users = []
-    for path in sorted((REPO / "zett").rglob("*.py")):
-        tree = ast.parse(path.read_text())
-        if path.name != "demo.py" and any(isinstance(n, ast.Name) and n.id == "assets_dir" for n in ast.walk(tree)):
-            users.append(path.relative_to(REPO).as_posix())
+    for pkg in ("zett", "hypernet", "tokenizers_zoo"):
+        for path in sorted((REPO / pkg).rglob("*.py")):
+            text = path.read_text()
+            tree = ast.parse(text)
+            names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | {
+                n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+            }
+            pointing = "ZETT_ASSETS" in text.replace("ZETT_ASSETS_CACHE", "") or '"shared" / "assets"' in text
+            if pointing or "assets_dir" in names:
+                users.append(path.relative_to(REPO).as_posix())
     assert users == []
 
 

@@ -1,4 +1,4 @@
-"""Where shared assets and fetched models live (both overridable by environment variables)."""
+"""Where the repository is and where fetched models are cached (``$ZETT_ASSETS_CACHE`` overrides the cache)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,6 @@ import os
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def assets_dir() -> Path:
-    """``$ZETT_ASSETS``, default ``../shared/assets`` beside the repository (SPEC §2a)."""
-    return Path(os.environ.get("ZETT_ASSETS", REPO.parent / "shared" / "assets"))
 
 
 def models_dir() -> Path:
