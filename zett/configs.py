@@ -4,8 +4,32 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import yaml
+
+
+def option(default: Any, help: str) -> Any:
+    """A dataclass field with its help text (shown by the CLI and in the guides)."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+# the fields both training configs share, with one help text each
+TRACKERS_HELP = (
+    "accelerate experiment trackers besides metrics.jsonl (tensorboard, wandb, ...; installed ones), "
+    "files under run_dir/logs"
+)
+FUSED_ADAMW_HELP = (
+    "AdamW's fused kernel (one pass over all parameters; the same update to float tolerance); false: a "
+    "loop over the parameter tensors"
+)
+UNPADDED_HELP = (
+    "run the models on each text's own tokens (no compute on padding; the same losses to float "
+    "tolerance); false: one padded batch"
+)
+LAZY_TEACHER_HELP = (
+    "run the teacher and align chunks only when a loss reads them (alm, not sft or lexical); false: every step"
+)
 
 
 class YamlConfig:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..configs import YamlConfig
+from ..configs import FUSED_ADAMW_HELP, LAZY_TEACHER_HELP, TRACKERS_HELP, UNPADDED_HELP, YamlConfig, option
 from ..training.processes import resolve_precision  # noqa: F401  (zett.hypertrain.card imports it from here)
 
 TRAINABLE = ("embeddings", "embeddings+lora", "full")
@@ -74,40 +74,13 @@ class DistillConfig(YamlConfig):
             "emulated bf16 on other CPUs is far slower)"
         },
     )
-    log_with: Any = field(
-        default=None,
-        metadata={
-            "help": "accelerate experiment trackers besides metrics.jsonl "
-            "(tensorboard, wandb, ...; installed ones), files under "
-            "run_dir/logs"
-        },
-    )
+    log_with: Any = option(None, TRACKERS_HELP)
     cache_teacher: bool = field(
         default=True, metadata={"help": "run the teacher once per text and keep its token/boundary log-probs"}
     )
-    fused_adamw: bool = field(
-        default=True,
-        metadata={
-            "help": "AdamW's fused kernel (one pass over all parameters; "
-            "the same update to float tolerance); false: a loop "
-            "over the parameter tensors"
-        },
-    )
-    unpadded: bool = field(
-        default=True,
-        metadata={
-            "help": "run student and teacher on each text's own tokens (no "
-            "compute on padding; the same losses to float "
-            "tolerance); false: one padded batch"
-        },
-    )
-    lazy_teacher: bool = field(
-        default=True,
-        metadata={
-            "help": "run the teacher and align chunks only when a loss "
-            "reads them (not for sft alone); false: every step"
-        },
-    )
+    fused_adamw: bool = option(True, FUSED_ADAMW_HELP)
+    unpadded: bool = option(True, UNPADDED_HELP)
+    lazy_teacher: bool = option(True, LAZY_TEACHER_HELP)
     eval_every: int = field(default=0, metadata={"help": "steps between BPB evaluations (0 = only at the end)"})
     eval_docs: int = field(default=8, metadata={"help": "held-out texts for BPB"})
     save_every: int = field(default=50, metadata={"help": "steps between checkpoints (the last step always saves)"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..configs import YamlConfig
+from ..configs import FUSED_ADAMW_HELP, LAZY_TEACHER_HELP, TRACKERS_HELP, UNPADDED_HELP, YamlConfig, option
 
 LOSSES = ("alm", "sft", "lexical")  # of zett.losses: those defined on a frozen base with predicted rows
 
@@ -117,39 +117,11 @@ class HypernetTrainConfig(YamlConfig):
         metadata={"help": "the same for the byte tokenizer (off: the hypernetwork predicts every byte row)"},
     )
     mixed_precision: str = field(default="auto", metadata={"help": "no | bf16 | auto (bf16 where native)"})
-    log_with: Any = field(
-        default=None,
-        metadata={
-            "help": "accelerate experiment trackers besides metrics.jsonl "
-            "(tensorboard, wandb, ...; installed ones), files under "
-            "run_dir/logs"
-        },
-    )
+    log_with: Any = option(None, TRACKERS_HELP)
     cache_teacher: bool = True
-    fused_adamw: bool = field(
-        default=True,
-        metadata={
-            "help": "AdamW's fused kernel (one pass over all parameters; "
-            "the same update to float tolerance); false: a loop "
-            "over the parameter tensors"
-        },
-    )
-    unpadded: bool = field(
-        default=True,
-        metadata={
-            "help": "run the frozen base on each text's own tokens (no "
-            "compute on padding; the same losses to float "
-            "tolerance); false: one padded batch"
-        },
-    )
-    lazy_teacher: bool = field(
-        default=True,
-        metadata={
-            "help": "run the teacher and align chunks only when a loss "
-            "reads them (alm; not sft or lexical); false: every "
-            "step"
-        },
-    )
+    fused_adamw: bool = option(True, FUSED_ADAMW_HELP)
+    unpadded: bool = option(True, UNPADDED_HELP)
+    lazy_teacher: bool = option(True, LAZY_TEACHER_HELP)
     save_every: int = field(default=50, metadata={"help": "steps between checkpoints"})
     num_workers: int = field(default=1, metadata={"help": "data loader workers (sampling, tokenising, aligning)"})
     seed: int = 0
