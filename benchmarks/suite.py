@@ -14,7 +14,7 @@ Speed and memory: transfer time for a 32k and a 150k vocabulary (FVT and hyperne
 step time and student tokens per second, ALM vs SFT step time on one batch, alignment throughput, one
 tokenizer draw at 32k, and the peak RSS (of the largest run, when rows come from several).
 
-Writes results/suite.{json,md,png} (``--quick``: results/suite_quick.*, about 10 minutes on 2 cores). Rows are
+Writes results/suite.{json,md,png} (``--quick``: results/suite_quick.*, sized for under 10 minutes on 2 cores). Rows are
 appended as they are measured and skipped on a re-run; ``--redo hypernet,hypernet+alm,speed`` measures those
 methods' rows and every speed row again (after retraining the network, or on another machine). Each row records
 the machine it was measured on.
@@ -42,6 +42,7 @@ from tokenizers_zoo import TokenizerSampler, load_tokenizer
 LANGS = ["en", "de", "fr", "es", "ru", "zh", "code", "math"]  # the sampler's texts
 REAL = ["gpt2", "llama2", "llama3", "mistral-v3", "qwen3", "smollm2"]
 METHODS = ["random", "mean", "fvt", "hypernet", "hypernet+alm"]
+QUICK_METHODS = ["fvt", "hypernet", "hypernet+alm"]  # --quick: FVT, the baseline every row is compared with
 SPEED = ["transfer_speed", "hypernet_step", "alm_vs_sft", "alignment", "sampler", "peak_rss"]
 QUICK_TASKS = ["arithmetic__1_digit_addition", "multiemo__products_sentence_en", "sports_understanding"]
 
@@ -73,7 +74,7 @@ def quality(args, res: Results, model, tok, net, texts: dict[str, list[str]]) ->
     above = [t for t in all_tasks if original["tasks"][t.name]["above_chance"]]
     train = [t for lang in LANGS for t in corpus(lang, 50, split="train")]
     for name, spec in targets.items():
-        for method in METHODS:
+        for method in QUICK_METHODS if args.quick else METHODS:
             if method.startswith("hypernet") and net is None:
                 continue
             if method == "hypernet+alm" and name not in ("byte", "llama2"):
@@ -312,7 +313,11 @@ def plot(bpb: list[dict], path: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true", help="2 languages x 8 documents, 3 tasks, 3 targets, short runs")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="2 languages x 6 documents, 3 tasks x 12 examples, 3 targets, FVT and the hypernetwork only, short runs",
+    )
     ap.add_argument("--hypernet", default="smollm2-135m", help="shipped name or directory ('none': heuristics)")
     ap.add_argument("--distill-steps", type=int, default=20)
     ap.add_argument("--docs", type=int, default=20, help="documents per language (intervals need 20 or more)")
@@ -339,7 +344,7 @@ def main() -> None:
     args = ap.parse_args()
     require_assets()
     if args.quick:
-        args.docs, args.chars, args.distill_steps, args.max_examples, args.prompts = 8, 400, 3, 20, 2
+        args.docs, args.chars, args.distill_steps, args.max_examples, args.prompts = 6, 400, 3, 12, 1
     out = args.out or Path(__file__).parent / "results" / ("suite_quick.json" if args.quick else "suite.json")
     res = Results(out, {"hardware": hardware(), "model": "SmolLM2-135M-Instruct", "hypernet": args.hypernet})
     sizes = {"docs": args.docs, "chars": args.chars, "max_examples": args.max_examples, "prompts": args.prompts}
