@@ -43,6 +43,7 @@ def config(tmp_path, name="run", **over):
         lr=3e-3,
         warmup_steps=1,
         hypernet=dict(hidden_size=32, num_heads=4, num_layers=2),
+        mixed_precision="no",  # exact comparisons: fp32 on every machine (auto is bf16 where it is native)
     )
     base.update(over)
     return base
