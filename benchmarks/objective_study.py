@@ -1,0 +1,211 @@
+"""Hypernetwork objectives at equal budget, continued from the shipped network and scored with zett.evaluate.
+
+    python benchmarks/objective_study.py --arm ntp|alm5|alm5+ntp|... [--steps 150] [--docs 10] [--max-examples 25]
+    python benchmarks/objective_study.py --report      # results/objective_study.{json,md} from the arms' parts
+
+Each arm continues ``smollm2-135m`` (``init_from``) for ``--steps`` steps with the recipe of
+examples/hypernet_smollm2_anneal2.yaml (the shipped network's last leg) and one objective; every arm draws the
+same data and tokenizers (same seed), so arms differ only in the loss. Runs live in
+~/.cache/zett-runs/objective-study/<arm> (resumable). Each arm is then transferred to Gemma-3's tokenizer (from
+its GGUF) and to bytes, neither seen in training, and scored as ``benchmarks/evaluation.py`` scores a row:
+bits per byte on the first ``--docs`` documents of every language, accuracy on the tasks the original is above
+chance on, agreement with the original. The shipped network's and FVT's rows come from
+results/evaluation.json (the same documents, prompts and first examples), so every arm is compared pairwise with
+the network it started from and with FVT. One process per arm (``--arm``) writes its own part file; run arms side
+by side, then ``--report``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from common import ASSETS, Results, ensure_smollm2, hardware, require_assets
+from evaluation import _bpb, _est, _macro, fmt, measure, pooled, shared_n, task_paired, texts_by_language
+from hypernet_zero_shot import target_spec
+
+import zett
+from zett.evaluate import load_tasks, score
+from zett.evaluate.stats import compare
+from zett.paths import REPO
+
+HERE = Path(__file__).parent
+RUNS = Path.home() / ".cache" / "zett-runs" / "objective-study"
+START = "smollm2-135m"
+ARMS = {
+    "ntp": {"losses": {"sft": 1.0}},
+    "alm1": {"losses": {"alm": 1.0}, "alm": {"tau": 1.0}},
+    "alm5": {"losses": {"alm": 1.0}, "alm": {"tau": 5.0}},
+    "alm10": {"losses": {"alm": 1.0}, "alm": {"tau": 10.0}},
+    "alm100": {"losses": {"alm": 1.0}, "alm": {"tau": 100.0}},
+    "alm5+ntp": {"losses": {"alm": 1.0, "sft": 1.0}, "alm": {"tau": 5.0}, "balance": True},
+    "alm5+ntp+lex": {"losses": {"alm": 1.0, "sft": 1.0, "lexical": 1.0}, "alm": {"tau": 5.0}, "balance": True},
+}
+TARGETS = ("gemma3", "byte")
+CHARS = 500  # results/evaluation.json's rows were scored on the first 500 characters
+
+
+def arm_config(arm: str, steps: int) -> dict:
+    cfg = yaml.safe_load((REPO / "examples" / "hypernet_smollm2_anneal2.yaml").read_text())
+    tokenizers = ASSETS / "tokenizers"
+    cfg.update(
+        run_dir=str(RUNS / arm),
+        init_from=START,
+        data=str(ASSETS / "corpus" / "*.train.jsonl"),
+        eval_data=None,
+        eval_tokenizers=[],
+        eval_every=0,
+        real_tokenizers=[str(tokenizers / Path(t).name) for t in cfg["real_tokenizers"]],
+        steps=steps,
+        warmup_steps=min(20, steps // 5),
+        seed=3,
+        losses={},
+        alm={},
+        balance=False,
+    )
+    cfg.update(ARMS[arm])
+    return cfg
+
+
+def trimmed(row: dict, docs: int) -> dict:
+    """``row`` with only the first ``docs`` documents of each language (per-item lists cut, nothing else)."""
+    out = dict(row, bpb={})
+    for lang, v in row["bpb"].items():
+        out["bpb"][lang] = dict(v, doc_bits=v["doc_bits"][:docs], doc_bytes=v["doc_bytes"][:docs])
+    return out
+
+
+def reference_rows(docs: int) -> list[dict]:
+    """The original's, FVT's and the shipped network's rows on the study's targets, from results/evaluation.json."""
+    rows = json.loads((HERE / "results" / "evaluation.json").read_text())["rows"]
+    keep = [r for r in rows if r["method"] == "original" or r["target"] in TARGETS]
+    return [trimmed(dict(r, arm="shipped" if r["method"] == "hypernet" else r["method"]), docs) for r in keep]
+
+
+def check_same_numbers(net, model, tok, shipped: dict, docs: int) -> None:
+    """The shipped network's Gemma-3 transfer, scored here on English, must reproduce results/evaluation.json's
+    per-document bits (the pairing assumes this machine computes the same numbers)."""
+    new, new_tok = zett.transfer(model, target_spec("gemma3"), base_tokenizer=tok, hypernet=net)
+    texts = texts_by_language(docs, CHARS)["en"]
+    got = np.asarray(score(new, new_tok, texts, progress=False).doc_bits)
+    want = np.asarray(shipped["bpb"]["en"]["doc_bits"][:docs])
+    if not np.allclose(got, want, rtol=1e-3):
+        raise SystemExit(f"the shipped network's numbers differ from results/evaluation.json: {got} vs {want}")
+
+
+def run_arm(args) -> None:
+    require_assets()
+    torch.set_num_threads(args.threads)
+    part = RUNS / f"{args.arm}.json"
+    res = Results(part, {"hardware": hardware(), "docs": args.docs, "chars": CHARS, "max_examples": args.max_examples})
+    model, tok = zett.load_model(ensure_smollm2())
+    refs = reference_rows(args.docs)
+    original = next(r for r in refs if r["method"] == "original")
+    if not res.has(arm=args.arm, target="gemma3"):
+        shipped = next(r for r in refs if r["arm"] == "shipped" and r["target"] == "gemma3")
+        check_same_numbers(zett.Hypernet.from_pretrained(START), model, tok, shipped, 2)
+    t0 = time.perf_counter()
+    result = zett.train_hypernet(arm_config(args.arm, args.steps), base_model=model, base_tokenizer=tok)
+    train_s = time.perf_counter() - t0
+    tokens = max((m.get("student_tokens_seen", 0) for m in result.metrics), default=0)
+    net = zett.Hypernet.from_pretrained(RUNS / args.arm / "hypernet")
+    texts = texts_by_language(args.docs, CHARS)
+    above = [t for t in load_tasks(ASSETS / "tasks") if original["tasks"][t.name]["above_chance"]]
+    for target in TARGETS:
+        if res.has(arm=args.arm, target=target):
+            continue
+        t0 = time.perf_counter()
+        new, new_tok = zett.transfer(model, target_spec(target), base_tokenizer=tok, hypernet=net)
+        row = measure(new, new_tok, model, tok, texts, above, args.max_examples, with_agreement=True)
+        res.add(
+            arm=args.arm,
+            method="hypernet",
+            target=target,
+            steps=args.steps,
+            student_tokens=tokens,
+            train_s=train_s,
+            config={k: v for k, v in ARMS[args.arm].items()},
+            total_s=time.perf_counter() - t0,
+            **row,
+        )
+        print(f"{args.arm} {target}: BPB {_bpb(res.data['rows'][-1]).value:.3f}", flush=True)
+
+
+def report(args) -> None:
+    parts = sorted(RUNS.glob("*.json"))
+    rows = [r for p in parts for r in json.loads(p.read_text())["rows"]]
+    if not rows:
+        raise SystemExit(f"no arm results under {RUNS}: run --arm first")
+    meta = json.loads(parts[0].read_text())["meta"]
+    refs = reference_rows(meta["docs"])
+    out = Results(HERE / "results" / "objective_study.json", dict(meta, start=START, targets=list(TARGETS)))
+    out.data["rows"] = rows
+    out.save()
+    (HERE / "results" / "objective_study.md").write_text("\n".join(table(refs, rows, meta)) + "\n", encoding="utf-8")
+    print((HERE / "results" / "objective_study.md").read_text())
+
+
+def table(refs: list[dict], rows: list[dict], meta: dict) -> list[str]:
+    """Markdown: per target, FVT, the shipped network and every arm, each with its paired difference to the
+    shipped network (``*``: the 95% interval excludes 0)."""
+    original = next(r for r in refs if r["method"] == "original")
+    above = [n for n, t in original["tasks"].items() if t["above_chance"]]
+    everything = refs + rows
+    n = shared_n(everything, above)
+    steps = ", ".join(str(s) for s in sorted({r["steps"] for r in rows}))
+    tokens = ", ".join(f"{t:,}" for t in sorted({r["student_tokens"] for r in rows}))
+    lines = [
+        f"Hypernetwork objectives, each continuing `{START}` for {steps} steps ({tokens} student tokens) with the "
+        f"same data and tokenizers; {meta['docs']} documents per language (first {meta['chars']} characters), "
+        f"{len(original['bpb'])} languages; {len(above)} tasks where the original is above chance (first "
+        f"{min(n.values())} examples each); 95% intervals, Δ paired with the shipped network; {meta['hardware']}.",
+        "",
+        "| target | arm | BPB | Δ vs shipped | Δ vs FVT | accuracy | Δ vs shipped | chrF | reference BPB | "
+        "ALM divergence | train s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for target in TARGETS:
+        shipped = next(r for r in refs if r["arm"] == "shipped" and r["target"] == target)
+        fvt = next(r for r in refs if r["arm"] == "fvt" and r["target"] == target)
+        for r in [fvt, shipped] + [r for r in rows if r["target"] == target]:
+            a = r.get("agreement", {})
+            cells = [
+                fmt(_bpb(r)),
+                fmt(compare(pooled(r), pooled(shipped)), sig=True) if r is not shipped else "",
+                fmt(compare(pooled(r), pooled(fvt)), sig=True) if r is not fvt else "",
+                fmt(_macro(task_paired(r, above, n))),
+                fmt(compare(task_paired(r, above, n), task_paired(shipped, above, n)), sig=True)
+                if r is not shipped
+                else "",
+                fmt(_est(a, "similarity_chrf")),
+                fmt(_est(a, "reference_bpb")),
+                fmt(_est(a, "divergence"), ".4f"),
+                f"{r['train_s']:.0f}" if "train_s" in r else "",
+            ]
+            lines.append(f"| {target} | {r['arm']} | " + " | ".join(cells) + " |")
+    return lines + ["", "`*`: the paired 95% interval of the difference excludes 0 (the evaluation separates them)."]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--arm", choices=sorted(ARMS))
+    ap.add_argument("--report", action="store_true")
+    ap.add_argument("--steps", type=int, default=150)
+    ap.add_argument("--docs", type=int, default=10)
+    ap.add_argument("--max-examples", type=int, default=25)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    if args.report:
+        return report(args)
+    if not args.arm:
+        ap.error("--arm ARM or --report")
+    run_arm(args)
+
+
+if __name__ == "__main__":
+    main()
