@@ -151,8 +151,8 @@ def report(args) -> None:
 
 
 def table(refs: list[dict], rows: list[dict], meta: dict) -> list[str]:
-    """Markdown: per target, FVT, the shipped network and every arm, each with its paired difference to the
-    shipped network (``*``: the 95% interval excludes 0)."""
+    """Markdown: per target, FVT, the shipped network and every arm, each with its paired differences to the
+    shipped network, to FVT and to the next-token arm (``*``: the 95% interval excludes 0)."""
     original = next(r for r in refs if r["method"] == "original")
     above = [n for n, t in original["tasks"].items() if t["above_chance"]]
     everything = refs + rows
@@ -165,23 +165,28 @@ def table(refs: list[dict], rows: list[dict], meta: dict) -> list[str]:
         f"{len(original['bpb'])} languages; {len(above)} tasks where the original is above chance (first "
         f"{min(n.values())} examples each); 95% intervals, Δ paired with the shipped network; {meta['hardware']}.",
         "",
-        "| target | arm | BPB | Δ vs shipped | Δ vs FVT | accuracy | Δ vs shipped | chrF | reference BPB | "
-        "ALM divergence | train s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| target | arm | BPB | Δ vs shipped | Δ vs FVT | Δ vs ntp arm | accuracy | Δ vs shipped | Δ vs ntp arm | chrF "
+        "| reference BPB | ALM divergence | train s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for target in TARGETS:
         shipped = next(r for r in refs if r["arm"] == "shipped" and r["target"] == target)
         fvt = next(r for r in refs if r["arm"] == "fvt" and r["target"] == target)
-        for r in [fvt, shipped] + [r for r in rows if r["target"] == target]:
+        arms = [r for r in rows if r["target"] == target]
+        ntp = next((r for r in arms if r["arm"] == "ntp"), None)
+        for r in [fvt, shipped] + arms:
             a = r.get("agreement", {})
+            vs_ntp = ntp is not None and r in arms and r is not ntp
             cells = [
                 fmt(_bpb(r)),
                 fmt(compare(pooled(r), pooled(shipped)), sig=True) if r is not shipped else "",
                 fmt(compare(pooled(r), pooled(fvt)), sig=True) if r is not fvt else "",
+                fmt(compare(pooled(r), pooled(ntp)), sig=True) if vs_ntp else "",
                 fmt(_macro(task_paired(r, above, n))),
                 fmt(compare(task_paired(r, above, n), task_paired(shipped, above, n)), sig=True)
                 if r is not shipped
                 else "",
+                fmt(compare(task_paired(r, above, n), task_paired(ntp, above, n)), sig=True) if vs_ntp else "",
                 fmt(_est(a, "similarity_chrf")),
                 fmt(_est(a, "reference_bpb")),
                 fmt(_est(a, "divergence"), ".4f"),
