@@ -23,6 +23,14 @@ from zett.paths import REPO  # noqa: E402
 ASSETS = assets_dir()
 REAL_TOKENIZERS = sorted(p.name for p in (ASSETS / "tokenizers").glob("*")) if ASSETS.exists() else []
 
+
+def cli(*args: object) -> int:
+    """``zett ARGS`` through the CLI's entry point, every argument as a string (paths and numbers too)."""
+    from zett.cli import main
+
+    return main([str(a) for a in args])
+
+
 TRAIN_TEXT = [
     "The quick brown fox jumps over the lazy dog. " * 3,
     "Der schnelle braune Fuchs springt über den faulen Hund.",

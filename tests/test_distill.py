@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from conftest import TRAIN_TEXT, one_and_two_processes, tiny_llama
+from conftest import TRAIN_TEXT, cli, one_and_two_processes, tiny_llama
 
 import zett
 from tokenizers_zoo import byte_tokenizer
@@ -208,20 +208,18 @@ def test_cli_distill_and_transfer_distill(tmp_path, tiny_model_dir):
     data = tmp_path / "d.jsonl"
     data.write_text("\n".join(json.dumps({"text": t}) for t in TEXTS))
     assert (
-        main(
-            [
-                "transfer",
-                "--model",
-                str(tiny_model_dir),
-                "--tokenizer",
-                "byte",
-                "--out",
-                str(tmp_path / "t"),
-                "--distill-steps",
-                "2",
-                "--distill-data",
-                str(data),
-            ]
+        cli(
+            "transfer",
+            "--model",
+            tiny_model_dir,
+            "--tokenizer",
+            "byte",
+            "--out",
+            tmp_path / "t",
+            "--distill-steps",
+            2,
+            "--distill-data",
+            data,
         )
         == 0
     )
@@ -241,19 +239,7 @@ def test_cli_distill_and_transfer_distill(tmp_path, tiny_model_dir):
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump({"student": "x"}))
     assert main(["distill", str(tmp_path / "bad.yaml")]) == 1
     assert (
-        main(
-            [
-                "transfer",
-                "--model",
-                str(tiny_model_dir),
-                "--tokenizer",
-                "byte",
-                "--out",
-                str(tmp_path / "u"),
-                "--distill-steps",
-                "2",
-            ]
-        )
+        cli("transfer", "--model", tiny_model_dir, "--tokenizer", "byte", "--out", tmp_path / "u", "--distill-steps", 2)
         == 1
     )
 

@@ -5,7 +5,7 @@ import math
 
 import pytest
 import torch
-from conftest import tiny_llama
+from conftest import cli, tiny_llama
 
 import zett
 from tokenizers_zoo import byte_tokenizer, encode_text
@@ -205,22 +205,20 @@ def test_cli_eval_table_and_json(tiny_model_dir, tmp_path, capsys):
     )
     out = tmp_path / "report.json"
     assert (
-        main(
-            [
-                "eval",
-                "--model",
-                str(tiny_model_dir),
-                "--texts",
-                str(texts),
-                "--tasks",
-                str(task),
-                "--reference",
-                str(tiny_model_dir),
-                "--prompts",
-                "2",
-                "--json",
-                str(out),
-            ]
+        cli(
+            "eval",
+            "--model",
+            tiny_model_dir,
+            "--texts",
+            texts,
+            "--tasks",
+            task,
+            "--reference",
+            tiny_model_dir,
+            "--prompts",
+            2,
+            "--json",
+            out,
         )
         == 0
     )

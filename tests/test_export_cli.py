@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from conftest import cli
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import zett
@@ -86,18 +87,8 @@ def test_cli_transfer_and_eval(tmp_path, tiny_model_dir, capsys):
     texts = tmp_path / "t.jsonl"
     texts.write_text("\n".join(json.dumps({"text": t}) for t in ["hello world", "zett makes tokenizers"]))
     assert (
-        main(
-            [
-                "transfer",
-                "--model",
-                str(tiny_model_dir),
-                "--tokenizer",
-                "byte",
-                "--out",
-                str(tmp_path / "o"),
-                "--eval-texts",
-                str(texts),
-            ]
+        cli(
+            "transfer", "--model", tiny_model_dir, "--tokenizer", "byte", "--out", tmp_path / "o", "--eval-texts", texts
         )
         == 0
     )

@@ -11,11 +11,10 @@ import huggingface_hub
 import pytest
 import torch
 import yaml
-from conftest import tiny_llama
+from conftest import cli, tiny_llama
 
 import zett
 from hypernet import Hypernet, HypernetConfig
-from zett.cli import main
 
 SMALL = dict(hidden_size=32, num_heads=4, num_layers=2)
 FIELDS = (
@@ -183,18 +182,8 @@ def test_broken_files_are_one_line_errors_naming_them(saved, tmp_path, byte_bpe,
     with pytest.raises(ValueError, match="model.safetensors is truncated") as exc:
         Hypernet.from_pretrained(path)
     assert str(weights) in str(exc.value) and "\n" not in str(exc.value)
-    code = main(
-        [
-            "transfer",
-            "--model",
-            str(tiny_model_dir),
-            "--tokenizer",
-            "byte",
-            "--hypernet",
-            str(path),
-            "--out",
-            str(tmp_path / "out"),
-        ]
+    code = cli(
+        "transfer", "--model", tiny_model_dir, "--tokenizer", "byte", "--hypernet", path, "--out", tmp_path / "out"
     )
     err = capsys.readouterr().err  # transformers' progress bars, then the error
     last = err.rstrip("\n").split("\n")[-1]

@@ -5,7 +5,7 @@ import json
 
 import pytest
 import torch
-from conftest import one_and_two_processes, tiny_llama
+from conftest import cli, one_and_two_processes, tiny_llama
 
 import zett
 from hypernet import Hypernet, HypernetConfig
@@ -213,19 +213,7 @@ def test_cli_train_hypernet_then_transfer(tmp_path, tiny_model_dir, capsys):
     assert main(["train-hypernet", str(tmp_path / "hn.yaml")]) == 0
     hn = tmp_path / "run" / "hypernet"
     assert (
-        main(
-            [
-                "transfer",
-                "--model",
-                str(tiny_model_dir),
-                "--tokenizer",
-                "byte",
-                "--hypernet",
-                str(hn),
-                "--out",
-                str(tmp_path / "out"),
-            ]
-        )
+        cli("transfer", "--model", tiny_model_dir, "--tokenizer", "byte", "--hypernet", hn, "--out", tmp_path / "out")
         == 0
     )
     card = (tmp_path / "out" / "README.md").read_text()
