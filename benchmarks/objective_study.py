@@ -129,14 +129,14 @@ def run_arm(args) -> None:
             steps=args.steps,
             student_tokens=tokens,
             train_s=train_s,
-            config={k: v for k, v in ARMS[args.arm].items()},
+            config=dict(ARMS[args.arm]),
             total_s=time.perf_counter() - t0,
             **row,
         )
         print(f"{args.arm} {target}: BPB {_bpb(res.data['rows'][-1]).value:.3f}", flush=True)
 
 
-def report(args) -> None:
+def report() -> None:
     parts = sorted(RUNS.glob("*.json"))
     rows = [r for p in parts for r in json.loads(p.read_text())["rows"]]
     if not rows:
@@ -206,7 +206,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     if args.report:
-        return report(args)
+        return report()
     if not args.arm:
         ap.error("--arm ARM or --report")
     run_arm(args)
