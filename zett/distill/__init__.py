@@ -22,6 +22,7 @@ from ..evaluate import bits_per_byte
 from ..losses import ALIGNED, boundary_mask
 from ..losses.bld import ByteTrie
 from ..training import Runtime, StepCallback
+from .chat import read_prompts, require_template, teacher_conversations
 from .config import DistillConfig
 from .data import StepBatches, default_teacher_length, loader
 from .trainer import DistillObjective, build_heads, prepare_trainable
@@ -51,7 +52,8 @@ def distill(
 ) -> DistillResult:
     """Distil ``teacher`` into ``student`` (in place) and return the trained student.
 
-    ``data``/``eval_data``: JSONL or text file, list of strings or a ``datasets`` dataset.
+    ``data``/``eval_data``: JSONL or text file, list of strings or a ``datasets`` dataset. With
+    ``config.chat_prompts``, conversations the teacher writes join ``data`` (:mod:`zett.distill.chat`).
     ``on_step(step, metrics)`` may return ``False`` to stop early (as a kill would: no extra checkpoint).
     With ``embeddings+lora`` the returned model has the LoRA weights merged (a plain model), stopped early or not.
     """
@@ -64,6 +66,10 @@ def distill(
             f"student tokenizer has {len(student_tok)} tokens but the student only "
             f"{student.get_input_embeddings().weight.shape[0]} embeddings; transfer it first"
         )
+    prompts = read_prompts(config.chat_prompts) if config.chats_per_step() else []
+    if prompts:
+        require_template(teacher_tok, "teacher")
+        require_template(student_tok, "student")
     rt = Runtime(config, run_dir, name="distill")
     procs = rt.procs
     if config.batch_size % procs.num_processes:
@@ -73,6 +79,11 @@ def distill(
     rt.model.train()
     teacher.requires_grad_(False)
     teacher.eval().to(rt.device)
+    chats = []
+    if prompts:
+        chats = teacher_conversations(
+            teacher, teacher_tok, prompts, max_new_bytes=config.chat_max_bytes, run_dir=rt.run, write=rt.is_main_process
+        )
     objective = DistillObjective(
         config,
         teacher,
@@ -99,6 +110,8 @@ def distill(
         world=procs.num_processes,
         byte_targets=config.byte_targets,
         align=not config.lazy_teacher or any(name in ALIGNED for name in config.losses),
+        chats=chats,
+        chats_per_step=config.chats_per_step(),
     )
 
     def evaluate(step: int, batch: dict, row: dict) -> None:

@@ -66,6 +66,18 @@ class DistillConfig(YamlConfig):
             "kl_weight"
         },
     )
+    chat_prompts: str | None = field(
+        default=None,
+        metadata={
+            "help": "prompts the teacher answers through its chat template (once, kept in the run directory); "
+            "those conversations join the texts: 'builtin' (zett's set), a .txt file (one per line) or a .jsonl "
+            "file ('prompt' field); for chat models, so the student keeps the teacher's answers"
+        },
+    )
+    chat_fraction: float = field(
+        default=0.5, metadata={"help": "share of each step's texts that are conversations (with chat_prompts)"}
+    )
+    chat_max_bytes: int = field(default=512, metadata={"help": "longest teacher answer, in bytes (chat_prompts)"})
     mixed_precision: str = field(
         default="no",
         metadata={
@@ -87,6 +99,12 @@ class DistillConfig(YamlConfig):
     num_workers: int = field(default=0, metadata={"help": "data loader worker processes (tokenize + align)"})
     seed: int = field(default=0, metadata={"help": "seed for data order, initialisation and dropout"})
 
+    def chats_per_step(self) -> int:
+        """Conversations among each step's ``batch_size`` texts: at least one when ``chat_fraction`` > 0."""
+        if not self.chat_prompts or self.chat_fraction == 0:
+            return 0
+        return min(self.batch_size, max(1, round(self.batch_size * self.chat_fraction)))
+
     def __post_init__(self) -> None:
         if self.trainable not in TRAINABLE:
             raise ValueError(f"trainable={self.trainable!r}; choose one of {', '.join(TRAINABLE)}")
@@ -97,6 +115,10 @@ class DistillConfig(YamlConfig):
         unknown = set(self.losses) - set(known)
         if unknown or not self.losses:
             raise ValueError(f"losses={self.losses}: unknown {sorted(unknown)}; use {known}")
+        if not 0.0 <= self.chat_fraction <= 1.0:
+            raise ValueError(f"chat_fraction={self.chat_fraction}: use a share between 0 and 1")
+        if self.chat_prompts and "bld" in self.losses:
+            raise ValueError("chat_prompts does not work with the bld loss (it reads plain texts); drop one of them")
         bad = set(self.bld) - set(BLD_OPTIONS)
         if bad or self.bld.get("method", "path") not in ("path", "beam"):
             raise ValueError(f"bld={self.bld}: options are {', '.join(BLD_OPTIONS)}; method is 'path' or 'beam'")

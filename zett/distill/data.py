@@ -15,16 +15,19 @@ from torch.utils.data import DataLoader, Dataset
 
 from tokenizers_zoo import Aligner, TokenKind, encode_text, start_token_id, vocabulary
 
+from .chat import conversation_ids
+
 NO_OFFSET = -(10**9)  # text byte offset of a token that has no bytes in the text (start token, specials)
 
 
-def step_indices(n_texts: int, batch_size: int, step: int, seed: int) -> list[int]:
-    """Text indices of optimizer step ``step``: epochs of seeded permutations, consumed in order."""
+def step_indices(n_texts: int, batch_size: int, step: int, seed: int, stream: int = 0) -> list[int]:
+    """Text indices of optimizer step ``step``: epochs of seeded permutations, consumed in order. ``stream`` > 0
+    draws an independent order (another pool of texts under the same seed)."""
     start = step * batch_size
     out: list[int] = []
     while len(out) < batch_size:
         epoch, offset = divmod(start + len(out), n_texts)
-        perm = np.random.default_rng([seed, epoch]).permutation(n_texts)
+        perm = np.random.default_rng([seed, epoch, stream] if stream else [seed, epoch]).permutation(n_texts)
         out.extend(perm[offset : offset + batch_size - len(out)].tolist())
     return out
 
@@ -48,12 +51,19 @@ class StepBatches(Dataset):
         world: int = 1,
         byte_targets: int = 0,
         align: bool = True,
+        chats: Sequence[tuple[str, str]] = (),
+        chats_per_step: int = 0,
     ):
         """``byte_targets`` > 0 adds what BLD needs: ``student_bytes`` [B, Ls, byte_targets] (each token's bytes,
         -1 padded) and ``student_byte_offset`` / ``teacher_byte_offset`` (text byte offset of each token's first
         byte, NO_OFFSET where it has none). ``align=False``: no chunk alignment (chunk ids -1, no chunks), for
-        losses that do not read it."""
+        losses that do not read it. ``chats``: (prompt, answer) conversations, ``chats_per_step`` of them in every
+        step's batch (in their own seeded order), each side tokenizing them through its chat template; their
+        ``text_index`` is ``len(texts) + j``."""
+        if chats_per_step and (not chats or byte_targets):
+            raise ValueError("chats_per_step needs conversations, and does not work with byte targets (BLD)")
         self.texts, self.student_tok, self.teacher_tok = texts, student_tok, teacher_tok
+        self.chats, self.chats_per_step = chats, chats_per_step
         self.byte_targets, self.align = byte_targets, align
         self.batch_size, self.max_length, self.teacher_max_length = batch_size, max_length, teacher_max_length
         self.seed, self.first, self.last, self.rank, self.world = seed, first, last, rank, world
@@ -63,7 +73,11 @@ class StepBatches(Dataset):
         return self.last - self.first
 
     def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
-        idx = step_indices(len(self.texts), self.batch_size, self.first + k, self.seed)
+        step = self.first + k
+        idx = step_indices(len(self.texts), self.batch_size - self.chats_per_step, step, self.seed)
+        if self.chats_per_step:
+            chats = step_indices(len(self.chats), self.chats_per_step, step, self.seed, stream=1)
+            idx += [len(self.texts) + j for j in chats]
         share = idx[self.rank :: self.world]
         return self.collate(share)
 
@@ -73,9 +87,15 @@ class StepBatches(Dataset):
         s_start, t_start = start_token_id(self.student_tok), start_token_id(self.teacher_tok)
         s_rows, t_rows = [], []
         for i in indices:
-            text = self.texts[i]
-            s_rows.append(([s_start] + encode_text(self.student_tok, text))[: self.max_length])
-            t_rows.append(([t_start] + encode_text(self.teacher_tok, text))[: self.teacher_max_length])
+            if i < len(self.texts):
+                s_ids = [s_start] + encode_text(self.student_tok, self.texts[i])
+                t_ids = [t_start] + encode_text(self.teacher_tok, self.texts[i])
+            else:
+                prompt, answer = self.chats[i - len(self.texts)]
+                s_ids = conversation_ids(self.student_tok, prompt, answer)
+                t_ids = conversation_ids(self.teacher_tok, prompt, answer)
+            s_rows.append(s_ids[: self.max_length])
+            t_rows.append(t_ids[: self.teacher_max_length])
         if self.align:
             aligned = self._aligner.batch(list(zip(t_rows, s_rows)), self.teacher_max_length, self.max_length)
         else:

@@ -247,8 +247,8 @@ def agreement(
     items = [(p, False) for p in prompts if p] + [(p, True) for p in chat_prompts]
     if not items:
         raise ValueError("no prompts: pass texts to continue (prompts_from_texts) or chat prompts")
-    r_prefixes = [_prefix(reference_tokenizer, p, c) for p, c in items]
-    m_prefixes = [_prefix(tokenizer, p, c) for p, c in items]
+    r_prefixes = [prompt_ids(reference_tokenizer, p, c) for p, c in items]
+    m_prefixes = [prompt_ids(tokenizer, p, c) for p, c in items]
     ref_out = greedy_batch(reference, reference_tokenizer, r_prefixes, max_new_bytes)
     mod_out = greedy_batch(model, tokenizer, m_prefixes, max_new_bytes)
     sims = []
@@ -283,7 +283,9 @@ def agreement(
     )
 
 
-def _prefix(tokenizer: Any, prompt: str, chat: bool) -> list[int]:
+def prompt_ids(tokenizer: Any, prompt: str, chat: bool) -> list[int]:
+    """Ids to generate from: the start token and ``prompt`` as plain text, or (``chat``) the one-turn chat up to
+    the assistant's answer."""
     start = start_token_id(tokenizer)
     if chat:
         ids = chat_prefix(tokenizer, prompt) or []
@@ -372,6 +374,7 @@ __all__ = [
     "chrf",
     "greedy",
     "greedy_batch",
+    "prompt_ids",
     "prompts_from_texts",
     "teacher_divergence",
 ]
