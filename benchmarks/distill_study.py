@@ -1,0 +1,184 @@
+"""Self-distillation after a transfer, recipe against recipe at equal budget, scored with zett.evaluate.
+
+    python benchmarks/distill_study.py --arm default --target byte [--steps 100 --docs 10 --max-examples 25]
+    python benchmarks/distill_study.py --report      # results/distill_study.{json,md} from the arms' parts
+
+Each arm transfers SmolLM2-135M-Instruct with the shipped ``smollm2-135m`` network to ``--target`` (bytes, or a
+subword tokenizer never seen in training: Gemma-3's from its GGUF), then self-distils it against the original for
+``--steps`` steps on the corpus' training texts with one recipe (``DistillConfig`` fields over the defaults;
+every arm the same seed, so the same texts in the same order), and is scored like a row of
+``benchmarks/evaluation.py``: bits per byte on the first ``--docs`` documents of every language, accuracy on the
+tasks the original is above chance on, agreement with the original (plain continuations and chat answers). The
+zero-shot row (the shipped network, no distillation) comes from results/evaluation.json on the same items, so
+every arm is compared pairwise with its starting point. Runs live in ~/.cache/zett-runs/distill-study/<target>-<arm>
+(resumable); one process per arm writes its own part file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from common import ASSETS, Results, ensure_smollm2, hardware, require_assets
+from evaluation import _bpb, _est, _macro, fmt, measure, pooled, shared_n, task_paired, texts_by_language
+from hypernet_zero_shot import target_spec
+from objective_study import CHARS, START, reference_rows
+
+import zett
+from zett.evaluate import load_tasks
+from zett.evaluate.stats import compare, mean_estimate
+
+HERE = Path(__file__).parent
+RUNS = Path.home() / ".cache" / "zett-runs" / "distill-study"
+ARMS = {
+    "default": {},
+    "default+chat": {"chat_prompts": "builtin", "chat_fraction": 0.5},
+    "sft": {"losses": {"sft": 1.0}},
+    "alm5": {"losses": {"alm": 1.0}, "alm": {"tau": 5.0}},
+    "alm100": {"losses": {"alm": 1.0}, "alm": {"tau": 100.0}},
+    "alm5+sft": {"losses": {"alm": 1.0, "sft": 1.0}, "alm": {"tau": 5.0}, "balance": True},
+    "alm5+sft+hidden": {"losses": {"alm": 1.0, "sft": 1.0}, "alm": {"tau": 5.0, "hidden_weight": 1.0}, "balance": True},
+    "untied": {"untie_embeddings": True},
+}
+TARGETS = ("byte", "gemma3")
+SAMPLES = 4  # chat answers shown per arm in the markdown
+
+
+def run_arm(args) -> None:
+    require_assets()
+    torch.set_num_threads(args.threads)
+    name = f"{args.target}-{args.arm}"
+    part = RUNS / f"{name}.json"
+    res = Results(part, {"hardware": hardware(), "docs": args.docs, "chars": CHARS, "max_examples": args.max_examples})
+    if res.has(arm=args.arm, target=args.target):
+        return print(f"{name}: measured already ({part})")
+    model, tok = zett.load_model(ensure_smollm2())
+    original = next(r for r in reference_rows(args.docs) if r["method"] == "original")
+    cfg = zett.DistillConfig(**dict(ARMS[args.arm], steps=args.steps, mixed_precision="auto", seed=3))
+    t0 = time.perf_counter()
+    new, new_tok = zett.transfer(
+        model,
+        target_spec(args.target),
+        base_tokenizer=tok,
+        hypernet=START,
+        distill=cfg,
+        distill_data=str(ASSETS / "corpus" / "*.train.jsonl"),
+        distill_run_dir=RUNS / name,
+    )
+    train_s = time.perf_counter() - t0
+    new.float()  # scored in fp32 like every other row
+    texts = texts_by_language(args.docs, CHARS)
+    above = [t for t in load_tasks(ASSETS / "tasks") if original["tasks"][t.name]["above_chance"]]
+    t0 = time.perf_counter()
+    row = measure(new, new_tok, model, tok, texts, above, args.max_examples, with_agreement=True)
+    res.add(
+        arm=args.arm,
+        method="distill",
+        target=args.target,
+        steps=args.steps,
+        train_s=train_s,
+        config=dict(ARMS[args.arm]),
+        total_s=time.perf_counter() - t0,
+        **row,
+    )
+    print(f"{name}: BPB {_bpb(res.data['rows'][-1]).value:.3f}", flush=True)
+
+
+def chat_chrf(row: dict):
+    """chrF of the chat answers alone (the agreement's chat items), with its interval."""
+    a = row.get("agreement", {})
+    values = [v for v, s in zip(a.get("chrf_items", []), a.get("samples", [])) if s["chat"]]
+    return mean_estimate(np.asarray(values)) if values else None
+
+
+def report() -> None:
+    parts = sorted(RUNS.glob("*.json"))
+    rows = [r for p in parts for r in json.loads(p.read_text())["rows"]]
+    if not rows:
+        raise SystemExit(f"no arm results under {RUNS}: run --arm first")
+    meta = json.loads(parts[0].read_text())["meta"]
+    out = Results(HERE / "results" / "distill_study.json", dict(meta, start=START))
+    out.data["rows"] = rows
+    out.save()
+    text = "\n".join(table(reference_rows(meta["docs"]), rows, meta)) + "\n"
+    (HERE / "results" / "distill_study.md").write_text(text, encoding="utf-8")
+    print(text)
+
+
+def table(refs: list[dict], rows: list[dict], meta: dict) -> list[str]:
+    """Markdown: per target, the zero-shot row and every arm with paired differences to it and to the default
+    recipe (``*``: the 95% interval excludes 0), then the chat answers beside the original's."""
+    original = next(r for r in refs if r["method"] == "original")
+    above = [n for n, t in original["tasks"].items() if t["above_chance"]]
+    n = shared_n(refs + rows, above)
+    steps = ", ".join(str(s) for s in sorted({r["steps"] for r in rows}))
+    lines = [
+        f"Self-distillation after transfer with `{START}`, {steps} steps per arm (same texts, seed 3); "
+        f"{meta['docs']} documents per language (first {meta['chars']} characters), {len(original['bpb'])} "
+        f"languages; {len(above)} tasks where the original is above chance (first {min(n.values())} examples); "
+        f"agreement: 16 plain + 16 chat prompts; 95% intervals; {meta['hardware']}.",
+        "",
+        "| target | arm | BPB | Δ vs zero-shot | Δ vs default | accuracy | Δ vs zero-shot | chrF | chat chrF "
+        "| reference BPB | chat BPB | train s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    samples = []
+    for target in TARGETS:
+        arms = [r for r in rows if r["target"] == target]
+        if not arms:
+            continue
+        zero = dict(next(r for r in refs if r["arm"] == "shipped" and r["target"] == target), arm="zero-shot")
+        default = next((r for r in arms if r["arm"] == "default"), None)
+        for r in [zero] + sorted(arms, key=lambda r: r["arm"]):
+            a = r.get("agreement", {})
+            vs_default = default is not None and r in arms and r is not default
+            cells = [
+                fmt(_bpb(r)),
+                fmt(compare(pooled(r), pooled(zero)), sig=True) if r is not zero else "",
+                fmt(compare(pooled(r), pooled(default)), sig=True) if vs_default else "",
+                fmt(_macro(task_paired(r, above, n))),
+                fmt(compare(task_paired(r, above, n), task_paired(zero, above, n)), sig=True) if r is not zero else "",
+                fmt(_est(a, "similarity_chrf")),
+                fmt(chat_chrf(r)),
+                fmt(_est(a, "reference_bpb")),
+                fmt(_est(a, "chat_bpb")),
+                f"{r['train_s']:.0f}" if "train_s" in r else "",
+            ]
+            lines.append(f"| {target} | {r['arm']} | " + " | ".join(cells) + " |")
+            chats = [s for s in a.get("samples", []) if s["chat"]][:SAMPLES]
+            samples += [(target, r["arm"], s) for s in chats]
+    lines += ["", "`*`: the paired 95% interval of the difference excludes 0.", "", "Chat answers (greedy):", ""]
+    lines += ["| target | arm | prompt | original | model |", "|---|---|---|---|---|"]
+    for target, arm, s in samples:
+        cells = [s["prompt"], s["reference"], s["model"]]
+        lines.append(f"| {target} | {arm} | " + " | ".join(_cell(c) for c in cells) + " |")
+    return lines
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ⏎ ")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--arm", choices=sorted(ARMS))
+    ap.add_argument("--target", choices=TARGETS, default="byte")
+    ap.add_argument("--report", action="store_true")
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--docs", type=int, default=10)
+    ap.add_argument("--max-examples", type=int, default=25)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    if args.report:
+        return report()
+    if not args.arm:
+        ap.error("--arm ARM or --report")
+    run_arm(args)
+
+
+if __name__ == "__main__":
+    main()
