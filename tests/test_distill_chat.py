@@ -78,11 +78,14 @@ def test_read_prompts_from_files(tmp_path):
 def test_conversations_are_the_teachers_greedy_answers_and_are_kept(setup, tmp_path, monkeypatch):
     teacher, teacher_tok, _, _ = setup
     pairs = teacher_conversations(teacher, teacher_tok, PROMPTS, max_new_bytes=24, run_dir=tmp_path)
-    for prompt, answer in pairs:
-        assert answer == greedy(teacher, teacher_tok, prompt_ids(teacher_tok, prompt, chat=True), 24)
-    assert any(a for _, a in pairs)
+    for prompt, answer, complete in pairs:
+        alone = greedy(teacher, teacher_tok, prompt_ids(teacher_tok, prompt, chat=True), 24)
+        assert answer == alone
+        longer = greedy(teacher, teacher_tok, prompt_ids(teacher_tok, prompt, chat=True), 64)
+        assert complete == (longer == alone)  # cut at the budget <=> the teacher had more to say
+    assert any(a for _, a, _ in pairs)
     rows = [json.loads(line) for line in (tmp_path / "conversations.jsonl").read_text().splitlines()]
-    assert [(r["prompt"], r["answer"]) for r in rows] == pairs
+    assert [(r["prompt"], r["answer"], r["complete"]) for r in rows] == pairs
 
     def no_generation(*args, **kwargs):
         raise AssertionError("generated again")
@@ -95,7 +98,7 @@ def test_conversations_are_the_teachers_greedy_answers_and_are_kept(setup, tmp_p
 
 def test_batches_mix_conversations_with_turn_markers_aligned_by_role(setup):
     teacher, teacher_tok, _, student_tok = setup
-    chats = [("What is 2+2?", "It is 4."), ("Say hello.", "Hello!")]
+    chats = [("What is 2+2?", "It is 4.", True), ("Say hello.", "Hello!", True)]
     data = StepBatches(
         TEXTS, student_tok, teacher_tok, batch_size=4, max_length=64, teacher_max_length=64, seed=0,
         first=0, last=4, chats=chats, chats_per_step=2,
@@ -112,8 +115,7 @@ def test_batches_mix_conversations_with_turn_markers_aligned_by_role(setup):
             if i < len(TEXTS):  # (this tokenizer's start token is <|im_start|>: no other marker in plain text)
                 assert s_start not in s_ids[1:].tolist()
                 continue
-            prompt, answer = chats[i - len(TEXTS)]
-            expected = conversation_ids(student_tok, prompt, answer)
+            expected = conversation_ids(student_tok, *chats[i - len(TEXTS)])
             assert s_ids.tolist() == expected
             # the turn markers after the (unscored) first position are special ids on both sides and share
             # chunks, paired by role
@@ -123,6 +125,17 @@ def test_batches_mix_conversations_with_turn_markers_aligned_by_role(setup):
             s_chunks = batch["student_chunk_id"][row, s_pos]
             t_chunks = batch["teacher_chunk_id"][row, t_pos]
             assert torch.equal(s_chunks, t_chunks) and bool((s_chunks >= 0).all())
+
+
+def test_a_cut_answer_has_no_end_of_turn(setup):
+    _, teacher_tok, _, student_tok = setup
+    for tok in (teacher_tok, student_tok):
+        end = special_roles(tok)["turn_end"]
+        whole = conversation_ids(tok, "Say hello.", "Hello there", True)
+        cut = conversation_ids(tok, "Say hello.", "Hello there", False)
+        assert whole.count(end) == 2 and cut.count(end) == 1  # the user's turn ends in both
+        text = tok.decode(cut, skip_special_tokens=False)
+        assert text.endswith("assistant\nHello there") and tok.decode(whole).rstrip().endswith("<|im_end|>")
 
 
 def test_it_trains_on_conversations_and_resumes_without_generating(setup, tmp_path, monkeypatch):

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from hypernet.files import write_text
-from tokenizers_zoo import start_token_id
+from tokenizers_zoo import encode_text, start_token_id
 
-from ..evaluate.agreement import greedy_batch, prompt_ids
+from ..evaluate.agreement import chat_prefix, greedy_batch, prompt_ids
 
 BUILTIN = "builtin"
 BUILTIN_FILE = Path(__file__).with_name("chat_prompts.txt")
@@ -64,34 +64,41 @@ def teacher_conversations(
     max_new_bytes: int,
     run_dir: Path | None = None,
     write: bool = True,
-) -> list[tuple[str, str]]:
-    """(prompt, answer) pairs: the teacher's greedy answer to each prompt through its chat template, at most
-    ``max_new_bytes`` bytes. With ``run_dir``, read from ``run_dir/conversations.jsonl`` when it holds these
-    prompts, else generated and written there atomically (``write``: this process writes)."""
+) -> list[tuple[str, str, bool]]:
+    """(prompt, answer, complete) triples: the teacher's greedy answer to each prompt through its chat template,
+    at most ``max_new_bytes`` bytes (``complete``: the teacher ended it before that). With ``run_dir``, read from
+    ``run_dir/conversations.jsonl`` when it holds these prompts, else generated and written there atomically
+    (``write``: this process writes)."""
     require_template(teacher_tokenizer, "teacher")
     cache = run_dir / CACHE if run_dir is not None else None
     if cache is not None and cache.exists():
         rows = [json.loads(line) for line in cache.read_text(encoding="utf-8").splitlines() if line.strip()]
         if [r["prompt"] for r in rows] != list(prompts):
             raise ValueError(f"{cache} holds answers to other prompts; use a new run directory or delete that file")
-        return [(r["prompt"], r["answer"]) for r in rows]
+        return [(r["prompt"], r["answer"], r["complete"]) for r in rows]
     was_training = teacher.training
     teacher.eval()
     prefixes = [prompt_ids(teacher_tokenizer, p, chat=True) for p in prompts]
     answers = greedy_batch(teacher, teacher_tokenizer, prefixes, max_new_bytes)
     teacher.train(was_training)
-    pairs = list(zip(prompts, answers, strict=True))
+    # greedy_batch cuts at the byte budget (whole characters): an answer that reaches it within one character was cut
+    triples = [(p, a, len(a.encode("utf-8")) <= max_new_bytes - 4) for p, a in zip(prompts, answers, strict=True)]
     if cache is not None and write:
-        lines = (json.dumps({"prompt": p, "answer": a}, ensure_ascii=False) for p, a in pairs)
+        keys = ("prompt", "answer", "complete")
+        lines = (json.dumps(dict(zip(keys, t)), ensure_ascii=False) for t in triples)
         write_text(cache, "".join(line + "\n" for line in lines))
-    return pairs
+    return triples
 
 
-def conversation_ids(tokenizer: Any, prompt: str, answer: str) -> list[int]:
+def conversation_ids(tokenizer: Any, prompt: str, answer: str, complete: bool = True) -> list[int]:
     """Ids of the one-turn conversation through ``tokenizer``'s chat template (special tokens parsed), starting
-    with the start token as every training row does."""
-    messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]
-    text = tokenizer.apply_chat_template(messages, tokenize=False)
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    with the start token as every training row does. An answer that was cut (``complete=False``) gets no
+    end-of-turn marker: the chat up to the assistant's turn, then the answer's text."""
+    if complete:
+        messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]
+        text = tokenizer.apply_chat_template(messages, tokenize=False)
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    else:
+        ids = chat_prefix(tokenizer, prompt) + encode_text(tokenizer, answer)
     start = start_token_id(tokenizer)
     return ids if ids and ids[0] == start else [start] + ids

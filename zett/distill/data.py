@@ -51,15 +51,15 @@ class StepBatches(Dataset):
         world: int = 1,
         byte_targets: int = 0,
         align: bool = True,
-        chats: Sequence[tuple[str, str]] = (),
+        chats: Sequence[tuple[str, str, bool]] = (),
         chats_per_step: int = 0,
     ):
         """``byte_targets`` > 0 adds what BLD needs: ``student_bytes`` [B, Ls, byte_targets] (each token's bytes,
         -1 padded) and ``student_byte_offset`` / ``teacher_byte_offset`` (text byte offset of each token's first
         byte, NO_OFFSET where it has none). ``align=False``: no chunk alignment (chunk ids -1, no chunks), for
-        losses that do not read it. ``chats``: (prompt, answer) conversations, ``chats_per_step`` of them in every
-        step's batch (in their own seeded order), each side tokenizing them through its chat template; their
-        ``text_index`` is ``len(texts) + j``."""
+        losses that do not read it. ``chats``: (prompt, answer, complete) conversations, ``chats_per_step`` of
+        them in every step's batch (in their own seeded order), each side tokenizing them through its chat
+        template; their ``text_index`` is ``len(texts) + j``."""
         if chats_per_step and (not chats or byte_targets):
             raise ValueError("chats_per_step needs conversations, and does not work with byte targets (BLD)")
         self.texts, self.student_tok, self.teacher_tok = texts, student_tok, teacher_tok
@@ -91,9 +91,8 @@ class StepBatches(Dataset):
                 s_ids = [s_start] + encode_text(self.student_tok, self.texts[i])
                 t_ids = [t_start] + encode_text(self.teacher_tok, self.texts[i])
             else:
-                prompt, answer = self.chats[i - len(self.texts)]
-                s_ids = conversation_ids(self.student_tok, prompt, answer)
-                t_ids = conversation_ids(self.teacher_tok, prompt, answer)
+                chat = self.chats[i - len(self.texts)]
+                s_ids, t_ids = conversation_ids(self.student_tok, *chat), conversation_ids(self.teacher_tok, *chat)
             s_rows.append(s_ids[: self.max_length])
             t_rows.append(t_ids[: self.teacher_max_length])
         if self.align:
