@@ -16,8 +16,6 @@ every arm is compared pairwise with its starting point. Runs live in ~/.cache/ze
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from pathlib import Path
 
@@ -26,7 +24,7 @@ import torch
 from common import ASSETS, Results, ensure_smollm2, hardware, require_assets
 from evaluation import _bpb, _est, _macro, fmt, measure, pooled, shared_n, task_paired, texts_by_language
 from hypernet_zero_shot import target_spec
-from objective_study import CHARS, START, reference_rows
+from objective_study import CHARS, START, read_parts, reference_rows, study_main
 
 import zett
 from zett.evaluate import load_tasks
@@ -96,11 +94,7 @@ def chat_chrf(row: dict):
 
 
 def report() -> None:
-    parts = sorted(RUNS.glob("*.json"))
-    rows = [r for p in parts for r in json.loads(p.read_text())["rows"]]
-    if not rows:
-        raise SystemExit(f"no arm results under {RUNS}: run --arm first")
-    meta = json.loads(parts[0].read_text())["meta"]
+    rows, meta = read_parts(RUNS)
     out = Results(HERE / "results" / "distill_study.json", dict(meta, start=START))
     out.data["rows"] = rows
     out.save()
@@ -164,20 +158,7 @@ def _cell(text: str) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--arm", choices=sorted(ARMS))
-    ap.add_argument("--target", choices=TARGETS, default="byte")
-    ap.add_argument("--report", action="store_true")
-    ap.add_argument("--steps", type=int, default=100)
-    ap.add_argument("--docs", type=int, default=10)
-    ap.add_argument("--max-examples", type=int, default=25)
-    ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args()
-    if args.report:
-        return report()
-    if not args.arm:
-        ap.error("--arm ARM or --report")
-    run_arm(args)
+    study_main(__doc__, ARMS, 100, run_arm, report, target={"choices": TARGETS, "default": "byte"})
 
 
 if __name__ == "__main__":

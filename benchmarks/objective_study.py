@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from common import ASSETS, Results, ensure_smollm2, hardware, require_assets
+from common import ASSETS, Results, ensure_smollm2, hardware, require_assets, save_figure
 from evaluation import _bpb, _est, _macro, fmt, measure, pooled, shared_n, task_paired, texts_by_language
 from hypernet_zero_shot import target_spec
 
@@ -136,18 +136,48 @@ def run_arm(args) -> None:
         print(f"{args.arm} {target}: BPB {_bpb(res.data['rows'][-1]).value:.3f}", flush=True)
 
 
-def report() -> None:
-    parts = sorted(RUNS.glob("*.json"))
+def read_parts(runs: Path) -> tuple[list[dict], dict]:
+    """Every arm's rows from the part files under ``runs``, and the first part's meta."""
+    parts = sorted(runs.glob("*.json"))
     rows = [r for p in parts for r in json.loads(p.read_text())["rows"]]
     if not rows:
-        raise SystemExit(f"no arm results under {RUNS}: run --arm first")
-    meta = json.loads(parts[0].read_text())["meta"]
+        raise SystemExit(f"no arm results under {runs}: run --arm first")
+    return rows, json.loads(parts[0].read_text())["meta"]
+
+
+def report() -> None:
+    rows, meta = read_parts(RUNS)
     refs = reference_rows(meta["docs"])
     out = Results(HERE / "results" / "objective_study.json", dict(meta, start=START, targets=list(TARGETS)))
     out.data["rows"] = rows
     out.save()
     (HERE / "results" / "objective_study.md").write_text("\n".join(table(refs, rows, meta)) + "\n", encoding="utf-8")
+    plot(refs, rows, HERE / "results" / "objective_study.png")
     print((HERE / "results" / "objective_study.md").read_text())
+
+
+def plot(refs: list[dict], rows: list[dict], path: Path) -> None:
+    """Per target, each arm's (and FVT's) BPB difference from the shipped network, paired 95% intervals as error
+    bars: left of 0 is better than the network every arm started from."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(TARGETS), figsize=(5 * len(TARGETS), 3.5), sharey=True)
+    arms = sorted({r["arm"] for r in rows})
+    for ax, target in zip(axes, TARGETS):
+        shipped = next(r for r in refs if r["arm"] == "shipped" and r["target"] == target)
+        found = {r["arm"]: r for r in rows if r["target"] == target}
+        diffs = [compare(pooled(found[a]), pooled(shipped)) if a in found else None for a in arms]
+        ys = [i for i, d in enumerate(diffs) if d is not None]
+        vals = [diffs[i].value for i in ys]
+        errs = [[diffs[i].value - diffs[i].ci_low for i in ys], [diffs[i].ci_high - diffs[i].value for i in ys]]
+        ax.errorbar(vals, ys, xerr=errs, fmt="o", capsize=3)
+        ax.axvline(0, color="k", lw=1)
+        ax.set_yticks(range(len(arms)), arms)
+        ax.set_title(f"{target}: BPB minus the shipped network's", fontsize=10)
+    save_figure(fig, path)
 
 
 def table(refs: list[dict], rows: list[dict], meta: dict) -> list[str]:
@@ -196,20 +226,28 @@ def table(refs: list[dict], rows: list[dict], meta: dict) -> list[str]:
     return lines + ["", "`*`: the paired 95% interval of the difference excludes 0 (the evaluation separates them)."]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--arm", choices=sorted(ARMS))
+def study_main(doc: str, arms: dict, steps: int, run_arm, report, **extra: dict) -> None:
+    """The command line of a study: ``--arm ARM`` (with ``--steps``, ``--docs``, ``--max-examples``, ``--threads``
+    and the ``extra`` options, name -> add_argument keywords) runs one arm, ``--report`` merges the parts."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--arm", choices=sorted(arms))
     ap.add_argument("--report", action="store_true")
-    ap.add_argument("--steps", type=int, default=150)
+    ap.add_argument("--steps", type=int, default=steps)
     ap.add_argument("--docs", type=int, default=10)
     ap.add_argument("--max-examples", type=int, default=25)
     ap.add_argument("--threads", type=int, default=1)
+    for name, kwargs in extra.items():
+        ap.add_argument(f"--{name}", **kwargs)
     args = ap.parse_args()
     if args.report:
         return report()
     if not args.arm:
         ap.error("--arm ARM or --report")
     run_arm(args)
+
+
+def main() -> None:
+    study_main(__doc__, ARMS, 150, run_arm, report)
 
 
 if __name__ == "__main__":

@@ -175,6 +175,22 @@ def tiny_llama(
     return model
 
 
+def self_distillation(teacher_tok):
+    """A tiny teacher on ``teacher_tok``, the byte tokenizer with its specials (and chat template), and a function
+    that returns a fresh student: the teacher transferred to bytes."""
+    from tokenizers_zoo import byte_tokenizer
+
+    student_tok = byte_tokenizer(specials_from=teacher_tok)
+    teacher = tiny_llama(len(teacher_tok), seed=1)
+
+    def fresh_student():
+        import zett
+
+        return zett.transfer(teacher, student_tok, base_tokenizer=teacher_tok)[0]
+
+    return teacher, teacher_tok, fresh_student, student_tok
+
+
 @pytest.fixture
 def tiny_model_dir(tmp_path, byte_bpe):
     """A saved tiny Llama with its tokenizer, so name_or_path finds the base tokenizer."""

@@ -4,23 +4,16 @@ import json
 
 import pytest
 import torch
-from conftest import TRAIN_TEXT, cli, one_and_two_processes, tiny_llama
+from conftest import TRAIN_TEXT, cli, one_and_two_processes, self_distillation
 
 import zett
-from tokenizers_zoo import byte_tokenizer
 
 TEXTS = [t for t in TRAIN_TEXT[:6] if t][:4]
 
 
 @pytest.fixture
 def setup(byte_bpe):
-    student_tok = byte_tokenizer(specials_from=byte_bpe)
-    teacher = tiny_llama(len(byte_bpe), seed=1)
-
-    def fresh_student():
-        return zett.transfer(teacher, student_tok, base_tokenizer=byte_bpe)[0]
-
-    return teacher, byte_bpe, fresh_student, student_tok
+    return self_distillation(byte_bpe)
 
 
 def config(trainable, **kw):

@@ -8,10 +8,10 @@ import json
 
 import pytest
 import torch
-from conftest import TRAIN_TEXT, tiny_llama
+from conftest import TRAIN_TEXT, self_distillation
 
 import zett
-from tokenizers_zoo import byte_tokenizer, special_roles
+from tokenizers_zoo import special_roles
 from zett.distill.chat import BUILTIN_FILE, conversation_ids, read_prompts, teacher_conversations
 from zett.distill.data import StepBatches
 from zett.evaluate import CHAT_PROMPTS
@@ -30,13 +30,7 @@ PROMPTS = ["What is 2+2?", "Name a colour.", "Say hello."]
 def setup(byte_bpe):
     teacher_tok = copy.deepcopy(byte_bpe)
     teacher_tok.chat_template = TEMPLATE
-    student_tok = byte_tokenizer(specials_from=teacher_tok)
-    teacher = tiny_llama(len(teacher_tok), seed=1)
-
-    def fresh_student():
-        return zett.transfer(teacher, student_tok, base_tokenizer=teacher_tok)[0]
-
-    return teacher, teacher_tok, fresh_student, student_tok
+    return self_distillation(teacher_tok)
 
 
 def config(prompts_file, **kw):
