@@ -111,8 +111,10 @@ def run_arm(args) -> None:
         check_same_numbers(zett.Hypernet.from_pretrained(START), model, tok, shipped, 2)
     t0 = time.perf_counter()
     result = zett.train_hypernet(arm_config(args.arm, args.steps), base_model=model, base_tokenizer=tok)
-    train_s = time.perf_counter() - t0
-    tokens = max((m.get("student_tokens_seen", 0) for m in result.metrics), default=0)
+    # wall time only for a run trained start to end in this call (a resumed run's is split over sessions)
+    train_s = time.perf_counter() - t0 if len(result.metrics) >= args.steps else None
+    logged = [json.loads(line) for line in (RUNS / args.arm / "metrics.jsonl").read_text().splitlines()]
+    tokens = max((m.get("student_tokens_seen", 0) for m in logged), default=0)
     net = zett.Hypernet.from_pretrained(RUNS / args.arm / "hypernet")
     texts = texts_by_language(args.docs, CHARS)
     above = [t for t in load_tasks(ASSETS / "tasks") if original["tasks"][t.name]["above_chance"]]
@@ -220,7 +222,7 @@ def table(refs: list[dict], rows: list[dict], meta: dict) -> list[str]:
                 fmt(_est(a, "similarity_chrf")),
                 fmt(_est(a, "reference_bpb")),
                 fmt(_est(a, "divergence"), ".4f"),
-                f"{r['train_s']:.0f}" if "train_s" in r else "",
+                f"{r['train_s']:.0f}" if r.get("train_s") else "",
             ]
             lines.append(f"| {target} | {r['arm']} | " + " | ".join(cells) + " |")
     return lines + ["", "`*`: the paired 95% interval of the difference excludes 0 (the evaluation separates them)."]
