@@ -44,6 +44,20 @@ def test_draws_are_deterministic_and_noise_varies(byte_bpe):
     assert len(stds) == 5
 
 
+def test_a_draw_depends_on_the_window_not_its_history(byte_bpe):
+    """A resumed run rebuilds the window from the last steps' texts: the same tables, inserted in another order
+    (the uninterrupted sampler saw older texts first). Its draws must be the same tokenizers."""
+    lived = TokenizerSampler(byte_bpe, TEXTS[:4], vocab_size=(700, 700), window=2)
+    for t in TEXTS[4:6]:
+        lived.observe([t])
+    fresh = TokenizerSampler(byte_bpe, vocab_size=(700, 700), window=2)
+    for t in TEXTS[4:6]:
+        fresh.observe([t])
+    assert lived.totals == fresh.totals and list(lived.totals) != list(fresh.totals)  # same counts, other order
+    for seed in range(3):
+        assert vocabulary(lived.sample(seed).tokenizer).forms == vocabulary(fresh.sample(seed).tokenizer).forms
+
+
 def test_counts_and_window(byte_bpe):
     sampler = TokenizerSampler(byte_bpe, window=2)
     table = sampler.count(["ab ab"])  # pretokens "ab", "Ġab"

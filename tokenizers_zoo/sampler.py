@@ -167,8 +167,8 @@ class TokenizerSampler:
 
     def build(self, counts: Counter, size: int, noise_std: float, rng: np.random.Generator) -> Any:
         """A Unigram tokenizer of ``size`` pieces + the base's specials from a substring table (SPEC §3.3 step 4)."""
-        keys = list(counts)
-        scores = np.fromiter(counts.values(), dtype=np.float64, count=len(keys))
+        keys = sorted(counts)  # by piece, not by insertion: a rebuilt window (a resumed run) draws the same pieces
+        scores = np.fromiter((counts[k] for k in keys), dtype=np.float64, count=len(keys))
         p = scores / max(scores.sum(), 1e-300)
         noisy = p + rng.normal(0.0, noise_std, size=len(p)) if noise_std > 0 else p
         ws = whitespace_pieces()
