@@ -18,6 +18,8 @@ from benchmarks_paths import assets_dir  # noqa: E402
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers  # noqa: E402
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast  # noqa: E402
 
+import zett  # noqa: E402
+from tokenizers_zoo import byte_tokenizer  # noqa: E402
 from zett.paths import REPO  # noqa: E402
 
 ASSETS = assets_dir()
@@ -178,14 +180,10 @@ def tiny_llama(
 def self_distillation(teacher_tok):
     """A tiny teacher on ``teacher_tok``, the byte tokenizer with its specials (and chat template), and a function
     that returns a fresh student: the teacher transferred to bytes."""
-    from tokenizers_zoo import byte_tokenizer
-
     student_tok = byte_tokenizer(specials_from=teacher_tok)
     teacher = tiny_llama(len(teacher_tok), seed=1)
 
     def fresh_student():
-        import zett
-
         return zett.transfer(teacher, student_tok, base_tokenizer=teacher_tok)[0]
 
     return teacher, teacher_tok, fresh_student, student_tok

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from hypernet.files import write_text
-from tokenizers_zoo import encode_text, start_token_id
+from tokenizers_zoo import encode_text
 
-from ..evaluate.agreement import chat_prefix, greedy_batch, prompt_ids
+from ..evaluate.agreement import greedy_batch, prompt_ids, with_start
 
 BUILTIN = "builtin"
 BUILTIN_FILE = Path(__file__).with_name("chat_prompts.txt")
@@ -97,8 +97,5 @@ def conversation_ids(tokenizer: Any, prompt: str, answer: str, complete: bool = 
     if complete:
         messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]
         text = tokenizer.apply_chat_template(messages, tokenize=False)
-        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    else:
-        ids = chat_prefix(tokenizer, prompt) + encode_text(tokenizer, answer)
-    start = start_token_id(tokenizer)
-    return ids if ids and ids[0] == start else [start] + ids
+        return with_start(tokenizer, tokenizer(text, add_special_tokens=False)["input_ids"])
+    return prompt_ids(tokenizer, prompt, chat=True) + encode_text(tokenizer, answer)

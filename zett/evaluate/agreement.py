@@ -286,11 +286,15 @@ def agreement(
 def prompt_ids(tokenizer: Any, prompt: str, chat: bool) -> list[int]:
     """Ids to generate from: the start token and ``prompt`` as plain text, or (``chat``) the one-turn chat up to
     the assistant's answer."""
-    start = start_token_id(tokenizer)
     if chat:
-        ids = chat_prefix(tokenizer, prompt) or []
-        return ids if ids and ids[0] == start else [start] + ids
-    return [start] + encode_text(tokenizer, prompt)
+        return with_start(tokenizer, chat_prefix(tokenizer, prompt) or [])
+    return [start_token_id(tokenizer)] + encode_text(tokenizer, prompt)
+
+
+def with_start(tokenizer: Any, ids: list[int]) -> list[int]:
+    """``ids`` beginning with the tokenizer's start token (prepended unless a chat template already put it there)."""
+    start = start_token_id(tokenizer)
+    return ids if ids and ids[0] == start else [start] + ids
 
 
 def _cut(text: str, n_bytes: int) -> str:
