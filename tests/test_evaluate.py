@@ -78,3 +78,19 @@ def test_errors(byte_bpe):
     tok.bos_token = tok.eos_token = None
     with pytest.raises(ValueError, match="neither BOS nor EOS"):
         zett.evaluate.bits_per_byte(tiny_llama(len(tok)), tok, ["x"])
+
+
+def test_large_vocabularies_score_in_smaller_batches(byte_bpe, monkeypatch):
+    """Logits held at once stay within LOGITS_BUDGET (tokens x vocabulary): a large-vocabulary model is fed
+    fewer tokens per forward, and the numbers do not change."""
+    from zett.evaluate import bpb
+
+    model = tiny_llama(len(byte_bpe))
+    free = zett.evaluate.score(model, byte_bpe, TEXTS, progress=False)
+    seen = []
+    model.register_forward_hook(lambda m, args, kwargs, out: seen.append(kwargs["input_ids"].numel()), with_kwargs=True)
+    monkeypatch.setattr(bpb, "LOGITS_BUDGET", 64 * model.config.vocab_size)
+    capped = zett.evaluate.score(model, byte_bpe, TEXTS, progress=False)
+    longest = max(len(encode_text(byte_bpe, t)) + 1 for t in TEXTS)
+    assert len(seen) > 2 and all(n <= max(64, longest) for n in seen)
+    assert capped.doc_bits == pytest.approx(free.doc_bits, rel=1e-5)

@@ -34,6 +34,8 @@ from tokenizers_zoo import encode_text, start_token_id
 
 from .stats import LEVEL, N_BOOT, Estimate, Paired, ratio_estimate
 
+LOGITS_BUDGET = 1 << 28  # logits held at once (tokens x vocabulary); 1 GiB in fp32
+
 
 @dataclass
 class BPBResult:
@@ -88,7 +90,10 @@ def score(
     stride: int | None = None,
     progress: bool = True,
 ) -> BPBResult:
-    """Total bits, bytes and tokens of ``texts`` under ``model``, and per document (see module docstring)."""
+    """Total bits, bytes and tokens of ``texts`` under ``model``, and per document (see module docstring).
+
+    Windows are scored ``batch_tokens`` at a time, fewer for a large vocabulary: the logits held at once stay
+    within ``LOGITS_BUDGET`` entries (a 262k vocabulary scores ~1k tokens a forward)."""
     texts = list(texts)
     logprobs, docs, n_bytes = _scored_tokens(
         model, tokenizer, texts, batch_tokens=batch_tokens, max_length=max_length, stride=stride, progress=progress
@@ -163,7 +168,8 @@ def _scored_tokens(
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else start
     device = next(model.parameters()).device
     out, owners = [], []
-    batches = _batches(windows, batch_tokens)
+    vocab = getattr(model.config, "vocab_size", None) or 1
+    batches = _batches(windows, max(1, min(batch_tokens, LOGITS_BUDGET // vocab)))
     with torch.inference_mode():
         for batch in tqdm(batches, desc="bits/byte", disable=not progress, leave=False):
             length = max(len(w) for w, _, _ in batch)
@@ -176,11 +182,12 @@ def _scored_tokens(
                 labels[row, context : len(w)] = ids[row, context : len(w)]
             logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
             target = labels[:, 1:].to(device)
-            nll = F.cross_entropy(
-                logits[:, :-1].float().reshape(-1, logits.shape[-1]),
-                target.reshape(-1),
-                ignore_index=-100,
-                reduction="none",
+            # row by row: the log-softmax of one row at a time beside the logits, not a copy of them all
+            nll = torch.cat(
+                [
+                    F.cross_entropy(logits[row, :-1].float(), target[row], ignore_index=-100, reduction="none")
+                    for row in range(len(batch))
+                ]
             )
             scored = target.reshape(-1) != -100
             out.append(-nll[scored].cpu())
