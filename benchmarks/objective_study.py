@@ -1,12 +1,14 @@
 """Hypernetwork objectives at equal budget, continued from the shipped network and scored with zett.evaluate.
 
     python benchmarks/objective_study.py --arm ntp|alm5|alm5+ntp|... [--steps 150] [--docs 10] [--max-examples 25]
+                                         [--seed 3]
     python benchmarks/objective_study.py --report      # results/objective_study.{json,md} from the arms' parts
 
 Each arm continues ``smollm2-135m`` (``init_from``) for ``--steps`` steps with the recipe of
 examples/hypernet_smollm2_anneal2.yaml (the shipped network's last leg) and one objective; every arm draws the
 same data and tokenizers (same seed), so arms differ only in the loss. Runs live in
-~/.cache/zett-runs/objective-study/<arm> (resumable). Each arm is then transferred to Gemma-3's tokenizer (from
+~/.cache/zett-runs/objective-study/<arm> (resumable; ``<arm>@s<seed>`` for a seed other than 3, whose arms are
+compared with the next-token arm of their own seed). Each arm is then transferred to Gemma-3's tokenizer (from
 its GGUF) and to bytes, neither seen in training, and scored as ``benchmarks/evaluation.py`` scores a row:
 bits per byte on the first ``--docs`` documents of every language, accuracy on the tasks the original is above
 chance on, agreement with the original. The shipped network's and FVT's rows come from
@@ -50,11 +52,18 @@ TARGETS = ("gemma3", "byte")
 CHARS = 500  # results/evaluation.json's rows were scored on the first 500 characters
 
 
-def arm_config(arm: str, steps: int) -> dict:
+SEED = 3
+
+
+def run_name(arm: str, seed: int) -> str:
+    return arm if seed == SEED else f"{arm}@s{seed}"
+
+
+def arm_config(arm: str, steps: int, seed: int = SEED) -> dict:
     cfg = yaml.safe_load((REPO / "examples" / "hypernet_smollm2_anneal2.yaml").read_text())
     tokenizers = ASSETS / "tokenizers"
     cfg.update(
-        run_dir=str(RUNS / arm),
+        run_dir=str(RUNS / run_name(arm, seed)),
         init_from=START,
         data=str(ASSETS / "corpus" / "*.train.jsonl"),
         eval_data=None,
@@ -63,7 +72,7 @@ def arm_config(arm: str, steps: int) -> dict:
         real_tokenizers=[str(tokenizers / Path(t).name) for t in cfg["real_tokenizers"]],
         steps=steps,
         warmup_steps=min(20, steps // 5),
-        seed=3,
+        seed=seed,
         losses={},
         alm={},
         balance=False,
@@ -101,7 +110,8 @@ def check_same_numbers(net, model, tok, shipped: dict, docs: int) -> None:
 def run_arm(args) -> None:
     require_assets()
     torch.set_num_threads(args.threads)
-    part = RUNS / f"{args.arm}.json"
+    name = run_name(args.arm, args.seed)
+    part = RUNS / f"{name}.json"
     res = Results(part, {"hardware": hardware(), "docs": args.docs, "chars": CHARS, "max_examples": args.max_examples})
     model, tok = zett.load_model(ensure_smollm2())
     refs = reference_rows(args.docs)
@@ -110,12 +120,12 @@ def run_arm(args) -> None:
         shipped = next(r for r in refs if r["arm"] == "shipped" and r["target"] == "gemma3")
         check_same_numbers(zett.Hypernet.from_pretrained(START), model, tok, shipped, 2)
     t0 = time.perf_counter()
-    result = zett.train_hypernet(arm_config(args.arm, args.steps), base_model=model, base_tokenizer=tok)
+    result = zett.train_hypernet(arm_config(args.arm, args.steps, args.seed), base_model=model, base_tokenizer=tok)
     # wall time only for a run trained start to end in this call (a resumed run's is split over sessions)
     train_s = time.perf_counter() - t0 if len(result.metrics) >= args.steps else None
-    logged = [json.loads(line) for line in (RUNS / args.arm / "metrics.jsonl").read_text().splitlines()]
+    logged = [json.loads(line) for line in (RUNS / name / "metrics.jsonl").read_text().splitlines()]
     tokens = max((m.get("student_tokens_seen", 0) for m in logged), default=0)
-    net = zett.Hypernet.from_pretrained(RUNS / args.arm / "hypernet")
+    net = zett.Hypernet.from_pretrained(RUNS / name / "hypernet")
     texts = texts_by_language(args.docs, CHARS)
     above = [t for t in load_tasks(ASSETS / "tasks") if original["tasks"][t.name]["above_chance"]]
     for target in TARGETS:
@@ -128,6 +138,7 @@ def run_arm(args) -> None:
             arm=args.arm,
             method="hypernet",
             target=target,
+            seed=args.seed,
             steps=args.steps,
             student_tokens=tokens,
             train_s=train_s,
@@ -135,7 +146,7 @@ def run_arm(args) -> None:
             total_s=time.perf_counter() - t0,
             **row,
         )
-        print(f"{args.arm} {target}: BPB {_bpb(res.data['rows'][-1]).value:.3f}", flush=True)
+        print(f"{name} {target}: BPB {_bpb(res.data['rows'][-1]).value:.3f}", flush=True)
 
 
 def read_parts(runs: Path) -> tuple[list[dict], dict]:
@@ -205,9 +216,10 @@ def table(refs: list[dict], rows: list[dict], meta: dict) -> list[str]:
         shipped = next(r for r in refs if r["arm"] == "shipped" and r["target"] == target)
         fvt = next(r for r in refs if r["arm"] == "fvt" and r["target"] == target)
         arms = [r for r in rows if r["target"] == target]
-        ntp = next((r for r in arms if r["arm"] == "ntp"), None)
+        seeds = {r.get("seed", SEED) for r in arms}
         for r in [fvt, shipped] + arms:
             a = r.get("agreement", {})
+            ntp = next((x for x in arms if x["arm"] == "ntp" and x.get("seed", SEED) == r.get("seed", SEED)), None)
             vs_ntp = ntp is not None and r in arms and r is not ntp
             cells = [
                 fmt(_bpb(r)),
@@ -224,7 +236,8 @@ def table(refs: list[dict], rows: list[dict], meta: dict) -> list[str]:
                 fmt(_est(a, "divergence"), ".4f"),
                 f"{r['train_s']:.0f}" if r.get("train_s") else "",
             ]
-            lines.append(f"| {target} | {r['arm']} | " + " | ".join(cells) + " |")
+            label = f"{r['arm']} (seed {r.get('seed', SEED)})" if r in arms and len(seeds) > 1 else r["arm"]
+            lines.append(f"| {target} | {label} | " + " | ".join(cells) + " |")
     return lines + ["", "`*`: the paired 95% interval of the difference excludes 0 (the evaluation separates them)."]
 
 
@@ -249,7 +262,7 @@ def study_main(doc: str, arms: dict, steps: int, run_arm, report, **extra: dict)
 
 
 def main() -> None:
-    study_main(__doc__, ARMS, 150, run_arm, report)
+    study_main(__doc__, ARMS, 150, run_arm, report, seed={"type": int, "default": SEED})
 
 
 if __name__ == "__main__":
