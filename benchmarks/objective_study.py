@@ -9,10 +9,11 @@ examples/hypernet_smollm2_anneal2.yaml (the shipped network's last leg) and one 
 same data and tokenizers (same seed), so arms differ only in the loss. Runs live in
 ~/.cache/zett-runs/objective-study/<arm> (resumable; ``<arm>@s<seed>`` for a seed other than 3, whose arms are
 compared with the next-token arm of their own seed). Each arm is then transferred to Gemma-3's tokenizer (from
-its GGUF) and to bytes, neither seen in training, and scored as ``benchmarks/evaluation.py`` scores a row:
-bits per byte on the first ``--docs`` documents of every language, accuracy on the tasks the original is above
-chance on, agreement with the original. The shipped network's and FVT's rows come from
-results/evaluation.json (the same documents, prompts and first examples), so every arm is compared pairwise with
+its GGUF), to a sampled Unigram tokenizer (``benchmarks/suite.py``'s first, from a seed no run draws) and to bytes,
+none seen in training, and scored as ``benchmarks/evaluation.py`` scores a row: bits per byte on the first
+``--docs`` documents of every language, accuracy on the tasks the original is above chance on, agreement with the
+original. The shipped network's and FVT's rows come from results/evaluation.json (the same documents, prompts and
+first examples), or for the sampled tokenizer from ``--arm references``, so every arm is compared pairwise with
 the network it started from and with FVT. One process per arm (``--arm``) writes its own part file; run arms side
 by side, then ``--report``.
 """
@@ -30,6 +31,7 @@ import yaml
 from common import ASSETS, Results, ensure_smollm2, hardware, require_assets, save_figure
 from evaluation import _bpb, _est, _macro, fmt, measure, pooled, shared_n, task_paired, texts_by_language
 from hypernet_zero_shot import target_spec
+from suite import sampled_targets
 
 import zett
 from zett.evaluate import load_tasks, score
@@ -48,7 +50,7 @@ ARMS = {
     "alm5+ntp": {"losses": {"alm": 1.0, "sft": 1.0}, "alm": {"tau": 5.0}, "balance": True},
     "alm5+ntp+lex": {"losses": {"alm": 1.0, "sft": 1.0, "lexical": 1.0}, "alm": {"tau": 5.0}, "balance": True},
 }
-TARGETS = ("gemma3", "byte")
+TARGETS = ("gemma3", "byte", "sampled")
 CHARS = 500  # results/evaluation.json's rows were scored on the first 500 characters
 
 
@@ -89,11 +91,39 @@ def trimmed(row: dict, docs: int) -> dict:
     return out
 
 
+REFERENCES = RUNS / "references" / "rows.json"  # FVT's and the shipped network's rows on targets evaluation.json lacks
+
+
 def reference_rows(docs: int) -> list[dict]:
-    """The original's, FVT's and the shipped network's rows on the study's targets, from results/evaluation.json."""
+    """The original's, FVT's and the shipped network's rows on the study's targets, from results/evaluation.json
+    and, for targets it lacks (``sampled``), from ``--arm references``."""
     rows = json.loads((HERE / "results" / "evaluation.json").read_text())["rows"]
+    if REFERENCES.exists():
+        rows += json.loads(REFERENCES.read_text())["rows"]
     keep = [r for r in rows if r["method"] == "original" or r["target"] in TARGETS]
     return [trimmed(dict(r, arm="shipped" if r["method"] == "hypernet" else r["method"]), docs) for r in keep]
+
+
+def target_tokenizer(target: str, tok) -> object:
+    """What ``zett.transfer`` is given for a study target; ``sampled``: the benchmark suite's first sampled
+    Unigram tokenizer (drawn as in training, from a seed no run uses)."""
+    return next(iter(sampled_targets(tok, 1).values())) if target == "sampled" else target_spec(target)
+
+
+def run_references(args, model, tok, texts, above) -> None:
+    """FVT's and the shipped network's rows on the targets results/evaluation.json lacks."""
+    res = Results(REFERENCES, {"hardware": hardware(), "docs": args.docs, "chars": CHARS})
+    for target in TARGETS:
+        for method, net in (("fvt", "fvt"), ("hypernet", START)):
+            if res.has(method=method, target=target) or any(
+                r["target"] == target and r["method"] == method for r in reference_rows(args.docs)
+            ):
+                continue
+            t0 = time.perf_counter()
+            new, new_tok = zett.transfer(model, target_tokenizer(target, tok), base_tokenizer=tok, hypernet=net)
+            row = measure(new, new_tok, model, tok, texts, above, args.max_examples, with_agreement=True)
+            res.add(method=method, target=target, total_s=time.perf_counter() - t0, **row)
+            print(f"references {method} {target}: BPB {_bpb(res.data['rows'][-1]).value:.3f}", flush=True)
 
 
 def check_same_numbers(net, model, tok, shipped: dict, docs: int) -> None:
@@ -110,12 +140,16 @@ def check_same_numbers(net, model, tok, shipped: dict, docs: int) -> None:
 def run_arm(args) -> None:
     require_assets()
     torch.set_num_threads(args.threads)
-    name = run_name(args.arm, args.seed)
-    part = RUNS / f"{name}.json"
-    res = Results(part, {"hardware": hardware(), "docs": args.docs, "chars": CHARS, "max_examples": args.max_examples})
     model, tok = zett.load_model(ensure_smollm2())
     refs = reference_rows(args.docs)
     original = next(r for r in refs if r["method"] == "original")
+    texts = texts_by_language(args.docs, CHARS)
+    above = [t for t in load_tasks(ASSETS / "tasks") if original["tasks"][t.name]["above_chance"]]
+    if args.arm == "references":
+        return run_references(args, model, tok, texts, above)
+    name = run_name(args.arm, args.seed)
+    part = RUNS / f"{name}.json"
+    res = Results(part, {"hardware": hardware(), "docs": args.docs, "chars": CHARS, "max_examples": args.max_examples})
     if not res.has(arm=args.arm, target="gemma3"):
         shipped = next(r for r in refs if r["arm"] == "shipped" and r["target"] == "gemma3")
         check_same_numbers(zett.Hypernet.from_pretrained(START), model, tok, shipped, 2)
@@ -126,13 +160,11 @@ def run_arm(args) -> None:
     logged = [json.loads(line) for line in (RUNS / name / "metrics.jsonl").read_text().splitlines()]
     tokens = max((m.get("student_tokens_seen", 0) for m in logged), default=0)
     net = zett.Hypernet.from_pretrained(RUNS / name / "hypernet")
-    texts = texts_by_language(args.docs, CHARS)
-    above = [t for t in load_tasks(ASSETS / "tasks") if original["tasks"][t.name]["above_chance"]]
     for target in TARGETS:
         if res.has(arm=args.arm, target=target):
             continue
         t0 = time.perf_counter()
-        new, new_tok = zett.transfer(model, target_spec(target), base_tokenizer=tok, hypernet=net)
+        new, new_tok = zett.transfer(model, target_tokenizer(target, tok), base_tokenizer=tok, hypernet=net)
         row = measure(new, new_tok, model, tok, texts, above, args.max_examples, with_agreement=True)
         res.add(
             arm=args.arm,
@@ -177,11 +209,12 @@ def plot(refs: list[dict], rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(TARGETS), figsize=(5 * len(TARGETS), 3.5), sharey=True)
-    arms = sorted({r["arm"] for r in rows})
-    for ax, target in zip(axes, TARGETS):
+    targets = scored_targets(refs)
+    fig, axes = plt.subplots(1, len(targets), figsize=(5 * len(targets), 3.5), sharey=True, squeeze=False)
+    arms = sorted({label(r, rows) for r in rows})
+    for ax, target in zip(axes[0], targets):
         shipped = next(r for r in refs if r["arm"] == "shipped" and r["target"] == target)
-        found = {r["arm"]: r for r in rows if r["target"] == target}
+        found = {label(r, rows): r for r in rows if r["target"] == target}
         diffs = [compare(pooled(found[a]), pooled(shipped)) if a in found else None for a in arms]
         ys = [i for i, d in enumerate(diffs) if d is not None]
         vals = [diffs[i].value for i in ys]
@@ -191,6 +224,17 @@ def plot(refs: list[dict], rows: list[dict], path: Path) -> None:
         ax.set_yticks(range(len(arms)), arms)
         ax.set_title(f"{target}: BPB minus the shipped network's", fontsize=10)
     save_figure(fig, path)
+
+
+def scored_targets(refs: list[dict]) -> list[str]:
+    """The study's targets that have the shipped network's row to pair with."""
+    return [t for t in TARGETS if any(r["arm"] == "shipped" and r["target"] == t for r in refs)]
+
+
+def label(row: dict, rows: list[dict]) -> str:
+    """An arm's name, with its seed where the rows hold more than one seed."""
+    seeds = {r.get("seed", SEED) for r in rows}
+    return f"{row['arm']} (seed {row.get('seed', SEED)})" if len(seeds) > 1 else row["arm"]
 
 
 def table(refs: list[dict], rows: list[dict], meta: dict) -> list[str]:
@@ -212,11 +256,10 @@ def table(refs: list[dict], rows: list[dict], meta: dict) -> list[str]:
         "| reference BPB | ALM divergence | train s |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for target in TARGETS:
+    for target in scored_targets(refs):
         shipped = next(r for r in refs if r["arm"] == "shipped" and r["target"] == target)
         fvt = next(r for r in refs if r["arm"] == "fvt" and r["target"] == target)
         arms = [r for r in rows if r["target"] == target]
-        seeds = {r.get("seed", SEED) for r in arms}
         for r in [fvt, shipped] + arms:
             a = r.get("agreement", {})
             ntp = next((x for x in arms if x["arm"] == "ntp" and x.get("seed", SEED) == r.get("seed", SEED)), None)
@@ -236,8 +279,7 @@ def table(refs: list[dict], rows: list[dict], meta: dict) -> list[str]:
                 fmt(_est(a, "divergence"), ".4f"),
                 f"{r['train_s']:.0f}" if r.get("train_s") else "",
             ]
-            label = f"{r['arm']} (seed {r.get('seed', SEED)})" if r in arms and len(seeds) > 1 else r["arm"]
-            lines.append(f"| {target} | {label} | " + " | ".join(cells) + " |")
+            lines.append(f"| {target} | {label(r, rows) if r in arms else r['arm']} | " + " | ".join(cells) + " |")
     return lines + ["", "`*`: the paired 95% interval of the difference excludes 0 (the evaluation separates them)."]
 
 
@@ -262,7 +304,8 @@ def study_main(doc: str, arms: dict, steps: int, run_arm, report, **extra: dict)
 
 
 def main() -> None:
-    study_main(__doc__, ARMS, 150, run_arm, report, seed={"type": int, "default": SEED})
+    # --arm references: FVT's and the shipped network's rows on the targets results/evaluation.json lacks
+    study_main(__doc__, {**ARMS, "references": {}}, 150, run_arm, report, seed={"type": int, "default": SEED})
 
 
 if __name__ == "__main__":
