@@ -57,17 +57,32 @@ CHARS = 500  # results/evaluation.json's rows were scored on the first 500 chara
 SEED = 3
 
 
-def run_name(arm: str, seed: int) -> str:
-    return arm if seed == SEED else f"{arm}@s{seed}"
+def run_name(arm: str, seed: int, hold_out: str | None = None) -> str:
+    return (arm if seed == SEED else f"{arm}@s{seed}") + (f"-no-{hold_out}" if hold_out else "")
 
 
-def arm_config(arm: str, steps: int, seed: int = SEED) -> dict:
+def training_data(hold_out: str | None) -> str:
+    """The corpus' training files as a glob; without ``hold_out``'s file: a directory of links to the others."""
+    if not hold_out:
+        return str(ASSETS / "corpus" / "*.train.jsonl")
+    files = sorted((ASSETS / "corpus").glob("*.train.jsonl"))
+    if not any(f.name == f"{hold_out}.train.jsonl" for f in files):
+        raise SystemExit(f"no {hold_out}.train.jsonl in {ASSETS / 'corpus'}: --hold-out takes a corpus language")
+    links = RUNS / f"data-no-{hold_out}"
+    links.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        if f.name != f"{hold_out}.train.jsonl" and not (links / f.name).exists():
+            (links / f.name).symlink_to(f.resolve())
+    return str(links / "*.train.jsonl")
+
+
+def arm_config(arm: str, steps: int, seed: int = SEED, hold_out: str | None = None) -> dict:
     cfg = yaml.safe_load((REPO / "examples" / "hypernet_smollm2_anneal2.yaml").read_text())
     tokenizers = ASSETS / "tokenizers"
     cfg.update(
-        run_dir=str(RUNS / run_name(arm, seed)),
+        run_dir=str(RUNS / run_name(arm, seed, hold_out)),
         init_from=START,
-        data=str(ASSETS / "corpus" / "*.train.jsonl"),
+        data=training_data(hold_out),
         eval_data=None,
         eval_tokenizers=[],
         eval_every=0,
@@ -147,14 +162,15 @@ def run_arm(args) -> None:
     above = [t for t in load_tasks(ASSETS / "tasks") if original["tasks"][t.name]["above_chance"]]
     if args.arm == "references":
         return run_references(args, model, tok, texts, above)
-    name = run_name(args.arm, args.seed)
+    name = run_name(args.arm, args.seed, args.hold_out)
     part = RUNS / f"{name}.json"
     res = Results(part, {"hardware": hardware(), "docs": args.docs, "chars": CHARS, "max_examples": args.max_examples})
     if not res.has(arm=args.arm, target="gemma3"):
         shipped = next(r for r in refs if r["arm"] == "shipped" and r["target"] == "gemma3")
         check_same_numbers(zett.Hypernet.from_pretrained(START), model, tok, shipped, 2)
     t0 = time.perf_counter()
-    result = zett.train_hypernet(arm_config(args.arm, args.steps, args.seed), base_model=model, base_tokenizer=tok)
+    cfg = arm_config(args.arm, args.steps, args.seed, args.hold_out)
+    result = zett.train_hypernet(cfg, base_model=model, base_tokenizer=tok)
     # wall time only for a run trained start to end in this call (a resumed run's is split over sessions)
     train_s = time.perf_counter() - t0 if len(result.metrics) >= args.steps else None
     logged = [json.loads(line) for line in (RUNS / name / "metrics.jsonl").read_text().splitlines()]
@@ -171,6 +187,7 @@ def run_arm(args) -> None:
             method="hypernet",
             target=target,
             seed=args.seed,
+            held_out=args.hold_out,
             steps=args.steps,
             student_tokens=tokens,
             train_s=train_s,
@@ -226,15 +243,22 @@ def plot(refs: list[dict], rows: list[dict], path: Path) -> None:
     save_figure(fig, path)
 
 
+def same_run(a: dict, b: dict) -> bool:
+    """Same seed and same training languages: arms that differ only in the loss."""
+    return a.get("seed", SEED) == b.get("seed", SEED) and a.get("held_out") == b.get("held_out")
+
+
 def scored_targets(refs: list[dict]) -> list[str]:
     """The study's targets that have the shipped network's row to pair with."""
     return [t for t in TARGETS if any(r["arm"] == "shipped" and r["target"] == t for r in refs)]
 
 
 def label(row: dict, rows: list[dict]) -> str:
-    """An arm's name, with its seed where the rows hold more than one seed."""
+    """An arm's name, with its seed where the rows hold more than one seed, and the language it was trained
+    without."""
     seeds = {r.get("seed", SEED) for r in rows}
-    return f"{row['arm']} (seed {row.get('seed', SEED)})" if len(seeds) > 1 else row["arm"]
+    name = f"{row['arm']} (seed {row.get('seed', SEED)})" if len(seeds) > 1 else row["arm"]
+    return name + (f", without {row['held_out']}" if row.get("held_out") else "")
 
 
 def table(refs: list[dict], rows: list[dict], meta: dict) -> list[str]:
@@ -262,7 +286,7 @@ def table(refs: list[dict], rows: list[dict], meta: dict) -> list[str]:
         arms = [r for r in rows if r["target"] == target]
         for r in [fvt, shipped] + arms:
             a = r.get("agreement", {})
-            ntp = next((x for x in arms if x["arm"] == "ntp" and x.get("seed", SEED) == r.get("seed", SEED)), None)
+            ntp = next((x for x in arms if x["arm"] == "ntp" and same_run(x, r)), None)
             vs_ntp = ntp is not None and r in arms and r is not ntp
             cells = [
                 fmt(_bpb(r)),
@@ -280,7 +304,53 @@ def table(refs: list[dict], rows: list[dict], meta: dict) -> list[str]:
                 f"{r['train_s']:.0f}" if r.get("train_s") else "",
             ]
             lines.append(f"| {target} | {label(r, rows) if r in arms else r['arm']} | " + " | ".join(cells) + " |")
-    return lines + ["", "`*`: the paired 95% interval of the difference excludes 0 (the evaluation separates them)."]
+    lines += ["", "`*`: the paired 95% interval of the difference excludes 0 (the evaluation separates them)."]
+    return lines + held_out_table(refs, rows)
+
+
+def held_out_table(refs: list[dict], rows: list[dict]) -> list[str]:
+    """Markdown: arms trained without a language, on that language's documents only, against FVT, the shipped
+    network and the same arm trained on every language (same seed)."""
+    held = [r for r in rows if r.get("held_out")]
+    if not held:
+        return []
+    lines = [
+        "",
+        "Languages left out of an arm's training text, scored on that language's documents alone:",
+        "",
+        "| target | arm | language | BPB | Δ vs FVT | Δ vs shipped | Δ vs the arm trained on it |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in held:
+        lang, target = r["held_out"], r["target"]
+        if target not in scored_targets(refs):
+            continue
+
+        def one(row: dict) -> object:
+            return pooled({"bpb": {lang: row["bpb"][lang]}})
+
+        fvt = next(x for x in refs if x["arm"] == "fvt" and x["target"] == target)
+        shipped = next(x for x in refs if x["arm"] == "shipped" and x["target"] == target)
+        full = next(
+            (
+                x
+                for x in rows
+                if x["target"] == target
+                and x["arm"] == r["arm"]
+                and not x.get("held_out")
+                and x.get("seed", SEED) == r.get("seed", SEED)
+            ),
+            None,
+        )
+        value = _bpb({"bpb": {lang: r["bpb"][lang]}})
+        cells = [
+            fmt(value),
+            fmt(compare(one(r), one(fvt)), sig=True),
+            fmt(compare(one(r), one(shipped)), sig=True),
+            fmt(compare(one(r), one(full)), sig=True) if full else "",
+        ]
+        lines.append(f"| {target} | {label(r, rows)} | {lang} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def study_main(doc: str, arms: dict, steps: int, run_arm, report, **extra: dict) -> None:
@@ -305,7 +375,15 @@ def study_main(doc: str, arms: dict, steps: int, run_arm, report, **extra: dict)
 
 def main() -> None:
     # --arm references: FVT's and the shipped network's rows on the targets results/evaluation.json lacks
-    study_main(__doc__, {**ARMS, "references": {}}, 150, run_arm, report, seed={"type": int, "default": SEED})
+    study_main(
+        __doc__,
+        {**ARMS, "references": {}},
+        150,
+        run_arm,
+        report,
+        seed={"type": int, "default": SEED},
+        **{"hold-out": {"metavar": "LANG", "help": "train without this corpus language (scored as every other)"}},
+    )
 
 
 if __name__ == "__main__":
