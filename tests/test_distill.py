@@ -259,6 +259,34 @@ def test_balanced_weights_equalise_gradient_norms():
     assert float(w["small"] * norms["small"]) == pytest.approx(2 * float(w["big"] * norms["big"]), rel=1e-5)
 
 
+def test_balanced_loss_gives_the_weighted_sums_value_and_gradient():
+    """balanced_loss starts its backward pass at ``shared`` from the gradients it computed: the parameters behind
+    ``shared`` get exactly the gradient of the balanced weighted sum, and the loss has its value."""
+    from zett.losses import balanced_loss, balanced_weights
+
+    torch.manual_seed(0)
+    theta = torch.randn(5, 4, requires_grad=True)
+    body = torch.randn(4, 6)
+
+    def losses():
+        shared = torch.tanh(theta @ torch.randn(4, 4, generator=torch.Generator().manual_seed(1)))
+        out = torch.tanh(shared @ body)
+        return shared, {"a": out.pow(2).sum() * 30, "b": out.sin().mean(), "unused": theta.sum() * 0}
+
+    shared, values = losses()
+    total, w = balanced_loss(values, shared, {"a": 1.0, "b": 2.0, "unused": 1.0})
+    total.backward()
+    got = theta.grad.clone()
+    theta.grad = None
+    shared, values = losses()
+    want_w = balanced_weights(values, shared, {"a": 1.0, "b": 2.0, "unused": 1.0})
+    want = sum(want_w[k] * v for k, v in values.items())
+    want.backward()
+    assert w == pytest.approx(want_w) and w["b"] > 10 * w["a"]  # the small gradient is lifted
+    assert float(total) == pytest.approx(float(want), rel=1e-6)
+    assert torch.allclose(got, theta.grad, rtol=1e-5, atol=1e-7)
+
+
 def test_balanced_training_logs_weights_and_trains(setup):
     teacher, teacher_tok, fresh_student, student_tok = setup
     res = zett.distill(

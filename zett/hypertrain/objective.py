@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ..distill.data import split_micro
-from ..losses import TEACHER_FREE, balanced_weights, get_loss, token_stats
+from ..losses import TEACHER_FREE, balanced_loss, get_loss, token_stats
 from ..training import StepInfo
 from ..training.teacher import Teacher, logit_softcap, per_row, softcap
 
@@ -110,8 +110,9 @@ class HypernetObjective:
                 kwargs = dict(self.config.alm) if name == "alm" else {}
                 values[name] = get_loss(name)(targets, s_out, dev_mb, normalizer=info.counts[name], **kwargs)
         logged = {name: float(v.detach()) for name, v in values.items()}
-        weights = self.weights
-        if self.config.balance and len(values) > 1 and rows.requires_grad:  # every loss reads the local rows
-            weights = balanced_weights(values, rows, weights)
+        if self.config.balance and len(values) > 1 and rows.requires_grad:
+            # every loss reaches the hypernetwork through the local rows alone
+            total, weights = balanced_loss(values, rows, self.weights)
             logged.update({f"w_{name}": w / info.micro_batches for name, w in weights.items()})
-        return sum(weights[name] * values[name] for name in values), logged
+            return total, logged
+        return sum(self.weights[name] * values[name] for name in values), logged

@@ -46,7 +46,7 @@ def available_losses() -> list[str]:
 
 from . import alm, bld, lexical, sft, uld  # noqa: E402,F401  (register)
 from .alm import alm_loss, binary_f_divergence, log1mexp  # noqa: E402
-from .balance import balanced_weights  # noqa: E402
+from .balance import balanced_loss, balanced_weights  # noqa: E402
 from .stats import boundary_mask, chunk_sums, token_stats  # noqa: E402
 
 __all__ = [
@@ -54,6 +54,7 @@ __all__ = [
     "TEACHER_FREE",
     "alm_loss",
     "available_losses",
+    "balanced_loss",
     "balanced_weights",
     "binary_f_divergence",
     "boundary_mask",
