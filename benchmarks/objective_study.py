@@ -129,7 +129,7 @@ def run_references(args, model, tok, texts, above) -> None:
     """FVT's and the shipped network's rows on the targets results/evaluation.json lacks."""
     res = Results(REFERENCES, {"hardware": hardware(), "docs": args.docs, "chars": CHARS})
     for target in TARGETS:
-        for method, net in (("fvt", "fvt"), ("hypernet", START)):
+        for method, net in (("fvt", None), ("hypernet", START)):
             if res.has(method=method, target=target) or any(
                 r["target"] == target and r["method"] == method for r in reference_rows(args.docs)
             ):

@@ -44,6 +44,9 @@ def config(tmp_path, name="run", **over):
         warmup_steps=1,
         hypernet=dict(hidden_size=32, num_heads=4, num_layers=2),
         mixed_precision="no",  # exact comparisons: fp32 on every machine (auto is bf16 where it is native)
+        losses={"sft": 1.0},  # the cheapest objective; tests of the default objective drop these three
+        alm={},
+        balance=False,
     )
     base.update(over)
     return base
@@ -351,11 +354,15 @@ def test_base_tokenizer_with_more_ids_than_rows_trains(tmp_path, base):
 
 
 def test_balanced_alm_and_next_token_training(tmp_path, base):
-    """balance=True weights ALM and next-token by their gradient norms at the step's rows: both fall, weights
-    are logged, and ALM's (whose gradient is the smaller one) is lifted above the next-token loss's."""
+    """The default objective, ALM at tau 5 plus next-token weighted by their gradient norms at the step's rows:
+    both fall, weights are logged, and ALM's (whose gradient is the smaller one) is lifted above next-token's."""
     model, tok = base
-    cfg = config(tmp_path, steps=12, data=TEXTS[:4], p_byte=0.0, lr=1e-2, losses={"alm": 1.0, "sft": 1.0})
-    result = zett.train_hypernet(dict(cfg, balance=True), base_model=model, base_tokenizer=tok, progress=False)
+    defaults = zett.HypernetTrainConfig()
+    assert (defaults.losses, defaults.alm, defaults.balance) == ({"alm": 1.0, "sft": 1.0}, {"tau": 5.0}, True)
+    cfg = config(tmp_path, steps=12, data=TEXTS[:4], p_byte=0.0, lr=1e-2)
+    for name in ("losses", "alm", "balance"):
+        del cfg[name]
+    result = zett.train_hypernet(cfg, base_model=model, base_tokenizer=tok, progress=False)
     rows = [m for m in result.metrics if "alm" in m]
     assert len(rows) == 12 and all({"w_alm", "w_sft"} <= set(m) for m in rows)
     assert all(m["w_alm"] > m["w_sft"] for m in rows)
@@ -363,6 +370,6 @@ def test_balanced_alm_and_next_token_training(tmp_path, base):
     for name in ("alm", "sft"):
         assert sum(m[name] for m in last) < sum(m[name] for m in first)
     plain = zett.train_hypernet(
-        dict(cfg, run_dir=str(tmp_path / "plain"), steps=2), base_model=model, base_tokenizer=tok, progress=False
+        dict(cfg, run_dir=str(tmp_path / "plain"), steps=2, balance=False), base_model=model, base_tokenizer=tok, progress=False
     )
     assert not any("w_alm" in m for m in plain.metrics)

@@ -93,14 +93,18 @@ class HypernetTrainConfig(YamlConfig):
         },
     )
     losses: dict[str, float] = field(
-        default_factory=lambda: {"sft": 1.0},
-        metadata={"help": "alm, sft (next-token), lexical -> weight (benchmarks/hypernet_objectives.py compares them)"},
+        default_factory=lambda: {"alm": 1.0, "sft": 1.0},
+        metadata={
+            "help": "alm (against the frozen base), sft (next-token), lexical -> weight; the default, ALM at tau 5 "
+            "plus next-token balanced by gradient magnitude, is benchmarks/objective_study.py's choice"
+        },
     )
     alm: dict[str, Any] = field(
-        default_factory=dict, metadata={"help": "zett.losses.alm_loss keyword arguments (tau, divergence, ...)"}
+        default_factory=lambda: {"tau": 5.0},
+        metadata={"help": "zett.losses.alm_loss keyword arguments (tau, divergence, ...)"},
     )
     balance: bool = field(
-        default=False,
+        default=True,
         metadata={
             "help": "gradient-magnitude balancing (SPEC 5.2.8): each loss weighted by the inverse norm of its "
             "gradient at the step's embedding rows (logged as w_<loss>)"
