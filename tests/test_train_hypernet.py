@@ -370,6 +370,9 @@ def test_balanced_alm_and_next_token_training(tmp_path, base):
     for name in ("alm", "sft"):
         assert sum(m[name] for m in last) < sum(m[name] for m in first)
     plain = zett.train_hypernet(
-        dict(cfg, run_dir=str(tmp_path / "plain"), steps=2, balance=False), base_model=model, base_tokenizer=tok, progress=False
+        dict(cfg, run_dir=str(tmp_path / "plain"), steps=2, balance=False),
+        base_model=model,
+        base_tokenizer=tok,
+        progress=False,
     )
     assert not any("w_alm" in m for m in plain.metrics)
