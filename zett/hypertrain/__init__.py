@@ -8,7 +8,8 @@ input embeddings (student) and score it with the configured losses (``losses``; 
 next-token, balanced by gradient magnitude): next-token (``sft``) on the student alone, ``alm`` against the base
 on its own tokenization (teacher, cached per text; run only for losses that read it). Only the hypernetwork
 trains. The loop, checkpoints and logging are the shared training runtime's (:mod:`zett.training`). The run
-directory holds ``config.yaml``, ``metrics.jsonl``, ``curves.svg``, an atomic ``checkpoint/`` (a second call resumes from it) and, at the end, ``hypernet/``.
+directory holds ``config.yaml``, ``metrics.jsonl``, ``curves.svg``, an atomic ``checkpoint/`` (a second call
+resumes from it) and, at the end, ``hypernet/``.
 """
 
 from __future__ import annotations
