@@ -2,6 +2,7 @@
 
     python benchmarks/objective_study.py --arm ntp|alm5|alm5+ntp|... [--steps 150] [--docs 10] [--max-examples 25]
                                          [--seed 3]
+    python benchmarks/objective_study.py --arm run --run-dir RUN_DIR   # score a finished train-hypernet run
     python benchmarks/objective_study.py --report      # results/objective_study.{json,md} from the arms' parts
 
 Each arm continues ``smollm2-135m`` (``init_from``) for ``--steps`` steps with the recipe of
@@ -162,36 +163,50 @@ def run_arm(args) -> None:
     above = [t for t in load_tasks(ASSETS / "tasks") if original["tasks"][t.name]["above_chance"]]
     if args.arm == "references":
         return run_references(args, model, tok, texts, above)
-    name = run_name(args.arm, args.seed, args.hold_out)
+    if args.arm == "run":
+        if not args.run_dir:
+            raise SystemExit("--arm run scores a finished train-hypernet run: give its directory with --run-dir")
+        run_dir = Path(args.run_dir).expanduser()
+        name, arm_cfg = run_dir.name, yaml.safe_load((run_dir / "config.yaml").read_text())
+        seed, steps, train_s = arm_cfg["seed"], arm_cfg["steps"], None
+        arm_cfg = {k: arm_cfg.get(k) for k in ("losses", "alm", "balance", "init_from", "lr")}
+    else:
+        name, run_dir = (
+            run_name(args.arm, args.seed, args.hold_out),
+            RUNS / run_name(args.arm, args.seed, args.hold_out),
+        )
+        seed, steps, arm_cfg = args.seed, args.steps, dict(ARMS[args.arm])
     part = RUNS / f"{name}.json"
     res = Results(part, {"hardware": hardware(), "docs": args.docs, "chars": CHARS, "max_examples": args.max_examples})
-    if not res.has(arm=args.arm, target="gemma3"):
+    arm = name if args.arm == "run" else args.arm
+    if not res.has(arm=arm, target="gemma3"):
         shipped = next(r for r in refs if r["arm"] == "shipped" and r["target"] == "gemma3")
         check_same_numbers(zett.Hypernet.from_pretrained(START), model, tok, shipped, 2)
-    t0 = time.perf_counter()
-    cfg = arm_config(args.arm, args.steps, args.seed, args.hold_out)
-    result = zett.train_hypernet(cfg, base_model=model, base_tokenizer=tok)
-    # wall time only for a run trained start to end in this call (a resumed run's is split over sessions)
-    train_s = time.perf_counter() - t0 if len(result.metrics) >= args.steps else None
-    logged = [json.loads(line) for line in (RUNS / name / "metrics.jsonl").read_text().splitlines()]
+    if args.arm != "run":
+        t0 = time.perf_counter()
+        cfg = arm_config(args.arm, args.steps, args.seed, args.hold_out)
+        result = zett.train_hypernet(cfg, base_model=model, base_tokenizer=tok)
+        # wall time only for a run trained start to end in this call (a resumed run's is split over sessions)
+        train_s = time.perf_counter() - t0 if len(result.metrics) >= args.steps else None
+    logged = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     tokens = max((m.get("student_tokens_seen", 0) for m in logged), default=0)
-    net = zett.Hypernet.from_pretrained(RUNS / name / "hypernet")
+    net = zett.Hypernet.from_pretrained(run_dir / "hypernet")
     for target in TARGETS:
-        if res.has(arm=args.arm, target=target):
+        if res.has(arm=arm, target=target):
             continue
         t0 = time.perf_counter()
         new, new_tok = zett.transfer(model, target_tokenizer(target, tok), base_tokenizer=tok, hypernet=net)
         row = measure(new, new_tok, model, tok, texts, above, args.max_examples, with_agreement=True)
         res.add(
-            arm=args.arm,
+            arm=arm,
             method="hypernet",
             target=target,
-            seed=args.seed,
+            seed=seed,
             held_out=args.hold_out,
-            steps=args.steps,
+            steps=steps,
             student_tokens=tokens,
             train_s=train_s,
-            config=dict(ARMS[args.arm]),
+            config=arm_cfg,
             total_s=time.perf_counter() - t0,
             **row,
         )
@@ -374,14 +389,16 @@ def study_main(doc: str, arms: dict, steps: int, run_arm, report, **extra: dict)
 
 
 def main() -> None:
-    # --arm references: FVT's and the shipped network's rows on the targets results/evaluation.json lacks
+    # --arm references: FVT's and the shipped network's rows on the targets results/evaluation.json lacks;
+    # --arm run --run-dir DIR: a network trained elsewhere (e.g. a leg of the shipped network), scored as an arm
     study_main(
         __doc__,
-        {**ARMS, "references": {}},
+        {**ARMS, "references": {}, "run": {}},
         150,
         run_arm,
         report,
         seed={"type": int, "default": SEED},
+        **{"run-dir": {"help": "with --arm run: a finished train-hypernet run directory to score (no training)"}},
         **{"hold-out": {"metavar": "LANG", "help": "train without this corpus language (scored as every other)"}},
     )
 
