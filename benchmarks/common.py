@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import functools
 import json
 import os
@@ -73,3 +74,23 @@ def save_figure(fig, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def study_main(doc: str, arms: dict, steps: int, run_arm, report, **extra: dict) -> None:
+    """The command line of a study: ``--arm ARM`` (with ``--steps``, ``--docs``, ``--max-examples``, ``--threads``
+    and the ``extra`` options, name -> add_argument keywords) runs one arm, ``--report`` merges the parts."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--arm", choices=sorted(arms))
+    ap.add_argument("--report", action="store_true")
+    ap.add_argument("--steps", type=int, default=steps)
+    ap.add_argument("--docs", type=int, default=10)
+    ap.add_argument("--max-examples", type=int, default=25)
+    ap.add_argument("--threads", type=int, default=1)
+    for name, kwargs in extra.items():
+        ap.add_argument(f"--{name}", **kwargs)
+    args = ap.parse_args()
+    if args.report:
+        return report()
+    if not args.arm:
+        ap.error("--arm ARM or --report")
+    run_arm(args)

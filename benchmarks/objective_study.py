@@ -21,7 +21,6 @@ by side, then ``--report``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from common import ASSETS, Results, ensure_smollm2, hardware, require_assets, save_figure
+from common import ASSETS, Results, ensure_smollm2, hardware, require_assets, save_figure, study_main
 from evaluation import _bpb, _est, _macro, fmt, measure, pooled, shared_n, task_paired, texts_by_language
 from hypernet_zero_shot import target_spec
 from suite import sampled_targets
@@ -213,17 +212,30 @@ def run_arm(args) -> None:
         print(f"{name} {target}: BPB {_bpb(res.data['rows'][-1]).value:.3f}", flush=True)
 
 
-def read_parts(runs: Path) -> tuple[list[dict], dict]:
-    """Every arm's rows from the part files under ``runs``, and the first part's meta."""
+def read_parts(runs: Path, published: Path) -> tuple[list[dict], dict]:
+    """Every arm's rows from the part files under ``runs``, then the rows of ``published`` (the committed results
+    file) that no part holds (part files are local, so a report on another machine keeps what was published),
+    and the meta of the first part (or of ``published``)."""
     parts = sorted(runs.glob("*.json"))
     rows = [r for p in parts for r in json.loads(p.read_text())["rows"]]
+    meta = json.loads(parts[0].read_text())["meta"] if parts else None
+    if published.exists():
+        old = json.loads(published.read_text())
+        keys = {row_key(r) for r in rows}
+        rows += [r for r in old["rows"] if row_key(r) not in keys]
+        meta = meta or old["meta"]
     if not rows:
-        raise SystemExit(f"no arm results under {runs}: run --arm first")
-    return rows, json.loads(parts[0].read_text())["meta"]
+        raise SystemExit(f"no arm results under {runs} or in {published}: run --arm first")
+    return rows, meta
+
+
+def row_key(row: dict) -> tuple:
+    """What one row is a measurement of: arm, seed, language left out and target."""
+    return row["arm"], row.get("seed", SEED), row.get("held_out"), row["target"]
 
 
 def report() -> None:
-    rows, meta = read_parts(RUNS)
+    rows, meta = read_parts(RUNS, HERE / "results" / "objective_study.json")
     refs = reference_rows(meta["docs"])
     out = Results(HERE / "results" / "objective_study.json", dict(meta, start=START, targets=list(TARGETS)))
     out.data["rows"] = rows
@@ -366,26 +378,6 @@ def held_out_table(refs: list[dict], rows: list[dict]) -> list[str]:
         ]
         lines.append(f"| {target} | {label(r, rows)} | {lang} | " + " | ".join(cells) + " |")
     return lines
-
-
-def study_main(doc: str, arms: dict, steps: int, run_arm, report, **extra: dict) -> None:
-    """The command line of a study: ``--arm ARM`` (with ``--steps``, ``--docs``, ``--max-examples``, ``--threads``
-    and the ``extra`` options, name -> add_argument keywords) runs one arm, ``--report`` merges the parts."""
-    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
-    ap.add_argument("--arm", choices=sorted(arms))
-    ap.add_argument("--report", action="store_true")
-    ap.add_argument("--steps", type=int, default=steps)
-    ap.add_argument("--docs", type=int, default=10)
-    ap.add_argument("--max-examples", type=int, default=25)
-    ap.add_argument("--threads", type=int, default=1)
-    for name, kwargs in extra.items():
-        ap.add_argument(f"--{name}", **kwargs)
-    args = ap.parse_args()
-    if args.report:
-        return report()
-    if not args.arm:
-        ap.error("--arm ARM or --report")
-    run_arm(args)
 
 
 def main() -> None:

@@ -65,3 +65,21 @@ def test_errors(byte_bpe, spm_bpe):
         zett.ensemble([tiny_llama(len(byte_bpe)), tiny_llama(len(spm_bpe))])
     with pytest.raises(ValueError, match="non-negative"):
         zett.ensemble([tiny_llama(len(byte_bpe))] * 2, weights=[1, -1])
+
+
+def test_choices_of_an_ensemble_score_with_its_members_caches(byte_bpe):
+    """Multiple-choice scoring runs the context once and reuses each member's cache for the choices; every choice
+    scores as a plain forward of the mixture over context + choice."""
+    from zett.evaluate.tasks import Example, _batch_scores, continuation_ids, start_token_id
+
+    ens = zett.ensemble([tiny_llama(len(byte_bpe), seed=1), tiny_llama(len(byte_bpe), seed=2)], weights=[2, 1])
+    examples = [Example("def add(a, b):\n    return", ("a + b", "a - b - 1"), 0), Example("Hi", ("there", "x"), 1)]
+    start = start_token_id(byte_bpe)
+    for ex, got in zip(examples, _batch_scores(ens, byte_bpe, start, examples, 256), strict=True):
+        ctx = [start] + encode_text(byte_bpe, ex.context)
+        for choice, score in zip(ex.choices, got, strict=True):
+            cont = continuation_ids(byte_bpe, " " + choice)
+            with torch.no_grad():
+                lp = ens(torch.tensor([ctx + cont])).logits[0]
+            total = sum(float(lp[len(ctx) - 1 + j, t]) for j, t in enumerate(cont))
+            assert score == pytest.approx(total / len((" " + choice).encode()), abs=1e-5)

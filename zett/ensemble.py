@@ -12,7 +12,25 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers.modeling_outputs import CausalLMOutput
+from transformers.modeling_outputs import CausalLMOutputWithPast
+
+
+def _is_zero(keep: int | torch.Tensor) -> bool:
+    return isinstance(keep, int) and keep == 0
+
+
+class EnsembleCache:
+    """The members' key/value caches of one :class:`Ensemble` forward, in member order."""
+
+    def __init__(self, caches: Sequence[Any]):
+        if any(c is None for c in caches):
+            raise ValueError("an ensemble member returned no key/value cache; call it with use_cache=False")
+        self.caches = list(caches)
+
+    def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
+        """Select (and repeat) batch rows of every member's cache, as ``Cache.reorder_cache`` does for one."""
+        for cache in self.caches:
+            cache.reorder_cache(beam_idx)
 
 
 class Ensemble(nn.Module):
@@ -35,12 +53,36 @@ class Ensemble(nn.Module):
         self.register_buffer("log_weights", torch.log(torch.tensor(weights, dtype=torch.float32) / sum(weights)))
         self.config = models[0].config
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **_: Any) -> CausalLMOutput:
-        logps = [
-            m(input_ids=input_ids, attention_mask=attention_mask).logits.float().log_softmax(-1) for m in self.members
-        ]
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        cache: EnsembleCache | None = None,
+        use_cache: bool = False,
+        logits_to_keep: int | torch.Tensor = 0,
+        **kwargs: Any,
+    ) -> CausalLMOutputWithPast:
+        """Log of the weighted mean of the members' next-token probabilities. With ``use_cache`` the output holds
+        an :class:`EnsembleCache` (one key/value cache per member), which a later call takes back as ``cache``
+        (or ``past_key_values``), as a single model's cache."""
+        from .evaluate.tasks import cache_of, with_cache
+
+        cache = cache if cache is not None else kwargs.get("past_key_values")
+        logps, caches = [], []
+        for k, m in enumerate(self.members):
+            extra: dict[str, Any] = {"logits_to_keep": logits_to_keep} if not _is_zero(logits_to_keep) else {}
+            if position_ids is not None:
+                extra["position_ids"] = position_ids
+            if cache is not None:
+                extra.update(with_cache(m, cache.caches[k]))
+            out = m(input_ids=input_ids, attention_mask=attention_mask, use_cache=use_cache, **extra)
+            logps.append(out.logits.float().log_softmax(-1))
+            caches.append(cache_of(out) if use_cache else None)
         stacked = torch.stack(logps, 0) + self.log_weights.to(logps[0].device)[:, None, None, None]
-        return CausalLMOutput(logits=torch.logsumexp(stacked, 0))
+        return CausalLMOutputWithPast(
+            logits=torch.logsumexp(stacked, 0), cache=EnsembleCache(caches) if use_cache else None
+        )
 
     @torch.no_grad()
     def generate(
