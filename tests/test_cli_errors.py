@@ -132,3 +132,12 @@ def test_cli_eos_token_for_a_target_that_declares_none(tmp_path, tiny_model_dir,
     eos = byte_bpe_small.backend_tokenizer.token_to_id("<|endoftext|>")
     assert AutoConfig.from_pretrained(tmp_path / "b").eos_token_id == eos
     assert AutoTokenizer.from_pretrained(tmp_path / "b").eos_token == "<|endoftext|>"
+
+
+@pytest.mark.parametrize("command", [[], ["transfer"], ["eval"], ["distill"], ["train-hypernet"], ["demo"]])
+def test_help_prints_for_every_command(command, capsys):
+    """argparse formats help strings with %: a literal '%' in one (e.g. '95% CIs') breaks `zett --help`."""
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: zett" in capsys.readouterr().out

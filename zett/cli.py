@@ -61,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--no-fvt", action="store_true", help="skip measuring FVT beside the zero-shot table")
     x.add_argument("--fp32", action="store_true", help="keep fp32 weights (default bf16: half the size)")
 
-    e = sub.add_parser("eval", help="bits per byte, task accuracy and agreement with a reference, with 95% CIs")
+    e = sub.add_parser("eval", help="bits per byte, task accuracy and agreement with a reference, with 95%% CIs")
     e.add_argument("--model", required=True, help="Hub id, local model directory or .gguf file")
     e.add_argument("--tokenizer", help="tokenizer to evaluate the model with (default: the model's own)")
     e.add_argument(
