@@ -16,6 +16,7 @@ from zett.paths import REPO, models_dir
 
 ASSETS = Path(os.environ.get("ZETT_ASSETS", REPO.parent / "shared" / "assets"))  # SPEC §2a
 SMOLLM2 = models_dir() / "SmolLM2-135M-Instruct.Q4_1.gguf"
+GEMMA = models_dir() / "gemma-3-270m-q4_k_m.gguf"
 
 
 def require_assets() -> None:
@@ -27,6 +28,12 @@ def ensure_smollm2() -> Path:
     if not SMOLLM2.exists():
         subprocess.run(["bash", str(ASSETS / "fetch_models.sh"), "smollm2"], check=True)
     return SMOLLM2
+
+
+def ensure_gemma() -> Path:
+    if not GEMMA.exists():
+        subprocess.run(["bash", str(ASSETS / "fetch_models.sh"), "gemma3"], check=True)
+    return GEMMA
 
 
 def corpus(lang: str, n: int, split: str = "valid") -> list[str]:

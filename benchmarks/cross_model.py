@@ -28,21 +28,12 @@ import sys
 import time
 from pathlib import Path
 
-from common import ASSETS, Results, corpus, ensure_smollm2, hardware, require_assets, save_figure
+from common import ASSETS, Results, corpus, ensure_gemma, ensure_smollm2, hardware, require_assets, save_figure
 from distill_losses import BALANCED, RECIPES
-
-from zett.paths import models_dir
 
 DEFAULT_RECIPES = "alm,alm+sft,bld,uld,sft"  # more in distill_losses.RECIPES (alm+sft-balanced, alm-tau10, ...)
 LANGS = ["math", "en", "de", "code", "zh"]
 RUNS = Path.home() / ".cache" / "zett-runs" / "cross_model"
-GEMMA = models_dir() / "gemma-3-270m-q4_k_m.gguf"
-
-
-def ensure_gemma() -> Path:
-    if not GEMMA.exists():
-        subprocess.run(["bash", str(ASSETS / "fetch_models.sh"), "gemma3"], check=True)
-    return GEMMA
 
 
 def eval_texts(docs: int) -> dict[str, list[str]]:

@@ -2,8 +2,10 @@
 
     python benchmarks/evaluation.py [--targets byte,llama2,qwen3,gemma3] [--methods fvt,hypernet]
                                     [--docs 20] [--chars 1000] [--max-examples N] [--out results/evaluation.json]
+    python benchmarks/evaluation.py --base gemma3 [--hypernet gemma-3-270m]   # results/evaluation_gemma3.json
 
-SmolLM2-135M-Instruct and each (method, target) transfer of it, scored with ``zett.evaluate``:
+SmolLM2-135M-Instruct (or Gemma-3-270M, ``--base gemma3``: its default targets are every asset tokenizer and
+bytes, its hypernetwork ``gemma-3-270m``) and each (method, target) transfer of it, scored with ``zett.evaluate``:
 bits per byte on the first ``--chars`` characters of ``--docs`` valid documents of every corpus language
 (95% bootstrap interval over documents), accuracy on the multiple-choice tasks of ``../shared/assets/tasks``
 (the original on all 25; transfers on the tasks where the original is above chance), and agreement with the
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import ASSETS, Results, corpus, ensure_smollm2, hardware, require_assets, save_figure
+from common import ASSETS, Results, corpus, ensure_gemma, ensure_smollm2, hardware, require_assets, save_figure
 from hypernet_zero_shot import target_spec
 
 import zett
@@ -30,6 +32,16 @@ from zett.evaluate import agreement, choice_accuracy, prompts_from_texts, score
 from zett.evaluate.stats import Paired, compare, ratio_estimate
 
 HERE = Path(__file__).parent
+BASES = {  # --base: the model, its default targets, hypernetwork and results file
+    "smollm2": ("SmolLM2-135M-Instruct", ensure_smollm2, "byte,llama2,qwen3,gemma3", "smollm2-135m", "evaluation.json"),
+    "gemma3": (
+        "Gemma-3-270M",
+        ensure_gemma,
+        "byte,gpt2,llama2,llama3,mistral-v3,qwen3,smollm2",
+        "gemma-3-270m",
+        "evaluation_gemma3.json",
+    ),
+}
 
 
 def languages() -> list[str]:
@@ -95,14 +107,15 @@ def measure(
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--targets", default="byte,llama2,qwen3,gemma3")
+    ap.add_argument("--base", choices=sorted(BASES), default="smollm2", help="the model to transfer")
+    ap.add_argument("--targets", default=None, help="default: the base's (see the module docstring)")
     ap.add_argument("--methods", default="fvt,hypernet")
-    ap.add_argument("--hypernet", default="smollm2-135m")
+    ap.add_argument("--hypernet", default=None, help="default: the base's shipped hypernetwork")
     ap.add_argument("--docs", type=int, default=20)
     ap.add_argument("--chars", type=int, default=1000)
     ap.add_argument("--max-examples", type=int, default=None)
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--out", default=str(HERE / "results" / "evaluation.json"))
+    ap.add_argument("--out", default=None, help="default: results/evaluation.json (gemma3: evaluation_gemma3.json)")
     ap.add_argument(
         "--merge",
         nargs="+",
@@ -110,6 +123,9 @@ def main() -> None:
         help="only merge the rows of other runs' result files into --out (rows it lacks) and write its tables",
     )
     args = ap.parse_args()
+    name, ensure_base, targets, hypernet, out = BASES[args.base]
+    args.targets, args.hypernet = args.targets or targets, args.hypernet or hypernet
+    args.out = args.out or str(HERE / "results" / out)
     if args.merge:
         return merge(Path(args.out), [Path(p) for p in args.merge])
     require_assets()
@@ -117,9 +133,15 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     res = Results(
         Path(args.out),
-        {"hardware": hardware(), "docs": args.docs, "chars": args.chars, "max_examples": args.max_examples},
+        {
+            "hardware": hardware(),
+            "docs": args.docs,
+            "chars": args.chars,
+            "max_examples": args.max_examples,
+            "base": name,
+        },
     )
-    model, tok = zett.load_model(ensure_smollm2())
+    model, tok = zett.load_model(ensure_base())
     texts = texts_by_language(args.docs, args.chars)
     all_tasks = zett.evaluate.load_tasks(ASSETS / "tasks")
     if not res.has(method="original"):
@@ -282,8 +304,8 @@ def write_markdown(res: Results, path: Path) -> None:
     above = [n for n, t in original["tasks"].items() if t["above_chance"]]
     meta = res.data["meta"]
     lines = [
-        f"SmolLM2-135M-Instruct transferred zero-shot; {meta['docs']} documents per language (first "
-        f"{meta['chars']} characters), {len(original['bpb'])} languages; {len(above)} tasks where the original "
+        f"{meta.get('base', 'SmolLM2-135M-Instruct')} transferred zero-shot; {meta['docs']} documents per language "
+        f"(first {meta['chars']} characters), {len(original['bpb'])} languages; {len(above)} tasks where the original "
         f"is above chance (accuracy on the first {min(shared_n(rows, above).values())} examples of each, the "
         f"examples every row has); 95% intervals; measured on {meta['hardware']}.",
         "",
