@@ -24,7 +24,7 @@ import torch
 from common import ASSETS, Results, ensure_smollm2, hardware, require_assets, study_main
 from evaluation import _bpb, _est, _macro, fmt, measure, pooled, shared_n, task_paired, texts_by_language
 from hypernet_zero_shot import target_spec
-from objective_study import CHARS, START, read_parts, reference_rows
+from objective_study import CHARS, START, read_parts, reference_rows, start_network
 
 import zett
 from zett.evaluate import load_tasks
@@ -62,7 +62,7 @@ def run_arm(args) -> None:
         model,
         target_spec(args.target),
         base_tokenizer=tok,
-        hypernet=START,
+        hypernet=start_network(),
         distill=cfg,
         distill_data=str(ASSETS / "corpus" / "*.train.jsonl"),
         distill_run_dir=RUNS / name,

@@ -22,25 +22,27 @@ by side, then ``--report``.
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import yaml
-from common import ASSETS, Results, ensure_smollm2, hardware, require_assets, save_figure, study_main
-from evaluation import _bpb, _est, _macro, fmt, measure, pooled, shared_n, task_paired, texts_by_language
+from common import ASSETS, Results, ensure_smollm2, hardware, require_assets, study_main
+from evaluation import _bpb, measure, texts_by_language
 from hypernet_zero_shot import target_spec
 from suite import sampled_targets
 
 import zett
 from zett.evaluate import load_tasks, score
-from zett.evaluate.stats import compare
 from zett.paths import REPO
 
 HERE = Path(__file__).parent
 RUNS = Path.home() / ".cache" / "zett-runs" / "objective-study"
-START = "smollm2-135m"
+START = "smollm2-135m"  # the studies' starting network: leg 9 of its card, read from git (start_network)
+START_COMMIT = "1ca2dbcbf03d6d2ca8360cdac60edff302873304"
+START_ROWS = "hypernet@leg9"  # its rows in results/evaluation.json ("hypernet" while it was the shipped one)
 ARMS = {
     "ntp": {"losses": {"sft": 1.0}},
     "alm1": {"losses": {"alm": 1.0}, "alm": {"tau": 1.0}},
@@ -81,7 +83,7 @@ def arm_config(arm: str, steps: int, seed: int = SEED, hold_out: str | None = No
     tokenizers = ASSETS / "tokenizers"
     cfg.update(
         run_dir=str(RUNS / run_name(arm, seed, hold_out)),
-        init_from=START,
+        init_from=str(start_network()),
         data=training_data(hold_out),
         eval_data=None,
         eval_tokenizers=[],
@@ -110,13 +112,39 @@ REFERENCES = RUNS / "references" / "rows.json"  # FVT's and the shipped network'
 
 
 def reference_rows(docs: int) -> list[dict]:
-    """The original's, FVT's and the shipped network's rows on the study's targets, from results/evaluation.json
-    and, for targets it lacks (``sampled``), from ``--arm references``."""
+    """The original's, FVT's and the starting network's rows (arm ``shipped``) on the study's targets, from
+    results/evaluation.json and, for targets it lacks (``sampled``), from ``--arm references``."""
     rows = json.loads((HERE / "results" / "evaluation.json").read_text())["rows"]
     if REFERENCES.exists():
         rows += json.loads(REFERENCES.read_text())["rows"]
-    keep = [r for r in rows if r["method"] == "original" or r["target"] in TARGETS]
-    return [trimmed(dict(r, arm="shipped" if r["method"] == "hypernet" else r["method"]), docs) for r in keep]
+    start = START_ROWS if any(r["method"] == START_ROWS for r in rows) else "hypernet"
+    keep = [
+        r
+        for r in rows
+        if r["method"] in ("original", "fvt", start) and (r["method"] == "original" or r["target"] in TARGETS)
+    ]
+    return [trimmed(dict(r, arm="shipped" if r["method"] == start else r["method"]), docs) for r in keep]
+
+
+def start_network() -> Path:
+    """``smollm2-135m`` as every study arm started from it (leg 9 of its card), written from git at
+    ``START_COMMIT`` into the runs directory once: the shipped network moves on, the studies' baseline does not."""
+    out = RUNS / "start-leg9"
+    if (out / "model.safetensors").exists():
+        return out
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    for name in ("config.json", "model.safetensors", "README.md"):
+        spec = f"{START_COMMIT}:hypernet/shipped/smollm2-135m/{name}"
+        blob = subprocess.run(["git", "-C", str(REPO), "show", spec], capture_output=True, check=False)
+        if blob.returncode:
+            raise SystemExit(
+                f"cannot read {spec} from git ({blob.stderr.decode().strip()}): the studies need a clone "
+                "with its history (git clone without --depth)"
+            )
+        (tmp / name).write_bytes(blob.stdout)
+    tmp.rename(out)
+    return out
 
 
 def target_tokenizer(target: str, tok) -> object:
@@ -129,7 +157,7 @@ def run_references(args, model, tok, texts, above) -> None:
     """FVT's and the shipped network's rows on the targets results/evaluation.json lacks."""
     res = Results(REFERENCES, {"hardware": hardware(), "docs": args.docs, "chars": CHARS})
     for target in TARGETS:
-        for method, net in (("fvt", None), ("hypernet", START)):
+        for method, net in (("fvt", None), (START_ROWS, start_network())):
             if res.has(method=method, target=target) or any(
                 r["target"] == target and r["method"] == method for r in reference_rows(args.docs)
             ):
@@ -180,7 +208,7 @@ def run_arm(args) -> None:
     arm = name if args.arm == "run" else args.arm
     if not res.has(arm=arm, target="gemma3"):
         shipped = next(r for r in refs if r["arm"] == "shipped" and r["target"] == "gemma3")
-        check_same_numbers(zett.Hypernet.from_pretrained(START), model, tok, shipped, 2)
+        check_same_numbers(zett.Hypernet.from_pretrained(start_network()), model, tok, shipped, 2)
     if args.arm != "run":
         t0 = time.perf_counter()
         cfg = arm_config(args.arm, args.steps, args.seed, args.hold_out)
@@ -235,6 +263,8 @@ def row_key(row: dict) -> tuple:
 
 
 def report() -> None:
+    from objective_report import plot, table
+
     rows, meta = read_parts(RUNS, HERE / "results" / "objective_study.json")
     refs = reference_rows(meta["docs"])
     out = Results(HERE / "results" / "objective_study.json", dict(meta, start=START, targets=list(TARGETS)))
@@ -243,141 +273,6 @@ def report() -> None:
     (HERE / "results" / "objective_study.md").write_text("\n".join(table(refs, rows, meta)) + "\n", encoding="utf-8")
     plot(refs, rows, HERE / "results" / "objective_study.png")
     print((HERE / "results" / "objective_study.md").read_text())
-
-
-def plot(refs: list[dict], rows: list[dict], path: Path) -> None:
-    """Per target, each arm's (and FVT's) BPB difference from the shipped network, paired 95% intervals as error
-    bars: left of 0 is better than the network every arm started from."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    targets = scored_targets(refs)
-    fig, axes = plt.subplots(1, len(targets), figsize=(5 * len(targets), 3.5), sharey=True, squeeze=False)
-    arms = sorted({label(r, rows) for r in rows})
-    for ax, target in zip(axes[0], targets):
-        shipped = next(r for r in refs if r["arm"] == "shipped" and r["target"] == target)
-        found = {label(r, rows): r for r in rows if r["target"] == target}
-        diffs = [compare(pooled(found[a]), pooled(shipped)) if a in found else None for a in arms]
-        ys = [i for i, d in enumerate(diffs) if d is not None]
-        vals = [diffs[i].value for i in ys]
-        errs = [[diffs[i].value - diffs[i].ci_low for i in ys], [diffs[i].ci_high - diffs[i].value for i in ys]]
-        ax.errorbar(vals, ys, xerr=errs, fmt="o", capsize=3)
-        ax.axvline(0, color="k", lw=1)
-        ax.set_yticks(range(len(arms)), arms)
-        ax.set_title(f"{target}: BPB minus the shipped network's", fontsize=10)
-    save_figure(fig, path)
-
-
-def same_run(a: dict, b: dict) -> bool:
-    """Same seed and same training languages: arms that differ only in the loss."""
-    return a.get("seed", SEED) == b.get("seed", SEED) and a.get("held_out") == b.get("held_out")
-
-
-def scored_targets(refs: list[dict]) -> list[str]:
-    """The study's targets that have the shipped network's row to pair with."""
-    return [t for t in TARGETS if any(r["arm"] == "shipped" and r["target"] == t for r in refs)]
-
-
-def label(row: dict, rows: list[dict]) -> str:
-    """An arm's name, with its seed where the rows hold more than one seed, and the language it was trained
-    without."""
-    seeds = {r.get("seed", SEED) for r in rows}
-    name = f"{row['arm']} (seed {row.get('seed', SEED)})" if len(seeds) > 1 else row["arm"]
-    return name + (f", without {row['held_out']}" if row.get("held_out") else "")
-
-
-def table(refs: list[dict], rows: list[dict], meta: dict) -> list[str]:
-    """Markdown: per target, FVT, the shipped network and every arm, each with its paired differences to the
-    shipped network, to FVT and to the next-token arm (``*``: the 95% interval excludes 0)."""
-    original = next(r for r in refs if r["method"] == "original")
-    above = [n for n, t in original["tasks"].items() if t["above_chance"]]
-    everything = refs + rows
-    n = shared_n(everything, above)
-    steps = ", ".join(str(s) for s in sorted({r["steps"] for r in rows}))
-    tokens = ", ".join(f"{t:,}" for t in sorted({r["student_tokens"] for r in rows}))
-    lines = [
-        f"Hypernetwork objectives, each continuing `{START}` for {steps} steps ({tokens} student tokens) with the "
-        f"same data and tokenizers; {meta['docs']} documents per language (first {meta['chars']} characters), "
-        f"{len(original['bpb'])} languages; {len(above)} tasks where the original is above chance (first "
-        f"{min(n.values())} examples each); 95% intervals, Δ paired with the shipped network; {meta['hardware']}.",
-        "",
-        "| target | arm | BPB | Δ vs shipped | Δ vs FVT | Δ vs ntp arm | accuracy | Δ vs shipped | Δ vs ntp arm | chrF "
-        "| reference BPB | ALM divergence | train s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for target in scored_targets(refs):
-        shipped = next(r for r in refs if r["arm"] == "shipped" and r["target"] == target)
-        fvt = next(r for r in refs if r["arm"] == "fvt" and r["target"] == target)
-        arms = [r for r in rows if r["target"] == target]
-        for r in [fvt, shipped] + arms:
-            a = r.get("agreement", {})
-            ntp = next((x for x in arms if x["arm"] == "ntp" and same_run(x, r)), None)
-            vs_ntp = ntp is not None and r in arms and r is not ntp
-            cells = [
-                fmt(_bpb(r)),
-                fmt(compare(pooled(r), pooled(shipped)), sig=True) if r is not shipped else "",
-                fmt(compare(pooled(r), pooled(fvt)), sig=True) if r is not fvt else "",
-                fmt(compare(pooled(r), pooled(ntp)), sig=True) if vs_ntp else "",
-                fmt(_macro(task_paired(r, above, n))),
-                fmt(compare(task_paired(r, above, n), task_paired(shipped, above, n)), sig=True)
-                if r is not shipped
-                else "",
-                fmt(compare(task_paired(r, above, n), task_paired(ntp, above, n)), sig=True) if vs_ntp else "",
-                fmt(_est(a, "similarity_chrf")),
-                fmt(_est(a, "reference_bpb")),
-                fmt(_est(a, "divergence"), ".4f"),
-                f"{r['train_s']:.0f}" if r.get("train_s") else "",
-            ]
-            lines.append(f"| {target} | {label(r, rows) if r in arms else r['arm']} | " + " | ".join(cells) + " |")
-    lines += ["", "`*`: the paired 95% interval of the difference excludes 0 (the evaluation separates them)."]
-    return lines + held_out_table(refs, rows)
-
-
-def held_out_table(refs: list[dict], rows: list[dict]) -> list[str]:
-    """Markdown: arms trained without a language, on that language's documents only, against FVT, the shipped
-    network and the same arm trained on every language (same seed)."""
-    held = [r for r in rows if r.get("held_out")]
-    if not held:
-        return []
-    lines = [
-        "",
-        "Languages left out of an arm's training text, scored on that language's documents alone:",
-        "",
-        "| target | arm | language | BPB | Δ vs FVT | Δ vs shipped | Δ vs the arm trained on it |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in held:
-        lang, target = r["held_out"], r["target"]
-        if target not in scored_targets(refs):
-            continue
-
-        def one(row: dict) -> object:
-            return pooled({"bpb": {lang: row["bpb"][lang]}})
-
-        fvt = next(x for x in refs if x["arm"] == "fvt" and x["target"] == target)
-        shipped = next(x for x in refs if x["arm"] == "shipped" and x["target"] == target)
-        full = next(
-            (
-                x
-                for x in rows
-                if x["target"] == target
-                and x["arm"] == r["arm"]
-                and not x.get("held_out")
-                and x.get("seed", SEED) == r.get("seed", SEED)
-            ),
-            None,
-        )
-        value = _bpb({"bpb": {lang: r["bpb"][lang]}})
-        cells = [
-            fmt(value),
-            fmt(compare(one(r), one(fvt)), sig=True),
-            fmt(compare(one(r), one(shipped)), sig=True),
-            fmt(compare(one(r), one(full)), sig=True) if full else "",
-        ]
-        lines.append(f"| {target} | {label(r, rows)} | {lang} | " + " | ".join(cells) + " |")
-    return lines
 
 
 def main() -> None:
