@@ -10,7 +10,7 @@ REPO = Path(__file__).resolve().parent.parent
 PAGES = [
     REPO / "README.md",
     REPO / "benchmarks" / "README.md",
-    REPO / "hypernet" / "shipped" / "smollm2-135m" / "README.md",
+    *sorted((REPO / "hypernet" / "shipped").glob("*/README.md")),
     *sorted((REPO / "docs").glob("*.md")),
 ]
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)|!\[[^\]]*\]\(([^)\s]+)\)")

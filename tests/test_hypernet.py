@@ -127,6 +127,30 @@ def test_fingerprint_ignores_dtype(byte_bpe):
     net.check_base(model.to(torch.bfloat16))  # same weights, other dtype: accepted
 
 
+@pytest.mark.parametrize(
+    ("name", "vocab", "width", "base"),
+    [
+        ("smollm2-135m", 49152, 576, "HuggingFaceTB/SmolLM2-135M-Instruct"),
+    ],
+)
+def test_every_shipped_network_loads_by_name_small_with_its_card_and_refuses_another_base(
+    name, vocab, width, base, byte_bpe
+):
+    from hypernet.model import SHIPPED_DIR, shipped
+
+    assert name in shipped()
+    files = {f.name: f for f in (SHIPPED_DIR / name).iterdir()}
+    assert set(files) == {"config.json", "model.safetensors", "README.md"}
+    assert sum(f.stat().st_size for f in files.values()) < 50e6  # SPEC 2a: the network's own weights, small
+    net = Hypernet.from_pretrained(name)
+    assert (net.config.base_vocab_size, net.config.embedding_dim, net.config.base_model) == (vocab, width, base)
+    card = files["README.md"].read_text()
+    assert card.startswith("---\n") and f"base_model: {base}" in card.split("---")[1]
+    assert "~/.cache" not in card.split("## Training", 1)[1].split("## Reproduce", 1)[0] and "zett-runs" not in card
+    with pytest.raises(ValueError, match="trained for base model"):
+        Hypernet.from_pretrained(name, tiny_llama(len(byte_bpe), seed=0), byte_bpe)
+
+
 def test_the_shipped_hypernetwork_loads_by_name(byte_bpe):
     from hypernet.model import SHIPPED_DIR, shipped
 
@@ -137,9 +161,9 @@ def test_the_shipped_hypernetwork_loads_by_name(byte_bpe):
     net = Hypernet.from_pretrained("smollm2-135m")
     assert net.config.base_vocab_size == 49152 and net.config.embedding_dim == 576
     # the example configs are the shipped network's recipe, each leg started from the previous one's run: the
-    # card's table of legs names each config with its steps and peak lr, and the last row is the anneal2 leg
+    # card's table of legs names each config with its steps and peak lr, and the last row is the ALM leg
     examples, card = Path(__file__).parent.parent / "examples", (SHIPPED_DIR / "smollm2-135m" / "README.md").read_text()
-    names = [f"hypernet_smollm2{s}.yaml" for s in ("", "_anneal", "_anneal2")]
+    names = [f"hypernet_smollm2{s}.yaml" for s in ("", "_anneal", "_anneal2", "_alm")]
     legs = [yaml.safe_load((examples / name).read_text()) for name in names]
     for earlier, leg in zip(legs, legs[1:]):
         assert leg["init_from"] == earlier["run_dir"] + "/hypernet" and leg["lr"] < legs[0]["lr"]
