@@ -131,6 +131,7 @@ def test_fingerprint_ignores_dtype(byte_bpe):
     ("name", "vocab", "width", "base"),
     [
         ("smollm2-135m", 49152, 576, "HuggingFaceTB/SmolLM2-135M-Instruct"),
+        ("gemma-3-270m", 262144, 640, "google/gemma-3-270m"),
     ],
 )
 def test_every_shipped_network_loads_by_name_small_with_its_card_and_refuses_another_base(

@@ -78,3 +78,23 @@ def test_shipped_hypernet_beats_fvt_on_bytes_and_llama2(smollm2):
             *zett.transfer(model, target, base_tokenizer=tok, hypernet="smollm2-135m"), texts, progress=False
         )
         assert hn < fvt, target
+
+
+def test_shipped_gemma_hypernet_beats_fvt_on_bytes_and_llama2():
+    from benchmarks_paths import models_dir
+
+    from zett.data import read_texts
+
+    path = models_dir() / "gemma-3-270m-q4_k_m.gguf"
+    if not path.exists():
+        pytest.skip("Gemma-3 GGUF not fetched (fetch_models.sh gemma3)")
+    model, tok = zett.load_model(path)
+    texts = [t[:600] for t in read_texts(assets_or_skip() / "corpus" / "de.valid.jsonl", max_docs=1)]
+    for target in ("byte", assets_or_skip() / "tokenizers" / "llama2"):
+        fvt = zett.evaluate.bits_per_byte(*zett.transfer(model, target, base_tokenizer=tok), texts, progress=False)
+        hn = zett.evaluate.bits_per_byte(
+            *zett.transfer(model, target, base_tokenizer=tok, hypernet="gemma-3-270m"), texts, progress=False
+        )
+        assert hn < fvt, target
+    with pytest.raises(ValueError, match="trained for base model"):  # and not for SmolLM2
+        zett.Hypernet.from_pretrained("smollm2-135m", model, tok)
