@@ -101,3 +101,20 @@ def study_main(doc: str, arms: dict, steps: int, run_arm, report, **extra: dict)
     if not args.arm:
         ap.error("--arm ARM or --report")
     run_arm(args)
+
+
+def read_parts(runs: Path, published: Path, key) -> tuple[list[dict], dict]:
+    """Every row of the part files under ``runs``, then the rows of ``published`` (the committed results file)
+    whose ``key(row)`` no part holds (part files are local, so a report on another machine keeps what was
+    published), and the meta of the first part (or of ``published``)."""
+    parts = sorted(runs.glob("*.json"))
+    rows = [r for p in parts for r in json.loads(p.read_text())["rows"]]
+    meta = json.loads(parts[0].read_text())["meta"] if parts else None
+    if published.exists():
+        old = json.loads(published.read_text())
+        keys = {key(r) for r in rows}
+        rows += [r for r in old["rows"] if key(r) not in keys]
+        meta = meta or old["meta"]
+    if not rows:
+        raise SystemExit(f"no results under {runs} or in {published}: run the measurement first")
+    return rows, meta

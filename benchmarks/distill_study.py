@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import ASSETS, Results, ensure_smollm2, hardware, require_assets, study_main
+from common import ASSETS, Results, ensure_smollm2, hardware, read_parts, require_assets, study_main
 from evaluation import _bpb, _est, _macro, fmt, measure, pooled, shared_n, task_paired, texts_by_language
 from hypernet_zero_shot import target_spec
-from objective_study import CHARS, START, read_parts, reference_rows, start_network
+from objective_study import CHARS, START, reference_rows, row_key, start_network
 
 import zett
 from zett.evaluate import load_tasks
@@ -94,7 +94,7 @@ def chat_chrf(row: dict):
 
 
 def report() -> None:
-    rows, meta = read_parts(RUNS, HERE / "results" / "distill_study.json")
+    rows, meta = read_parts(RUNS, HERE / "results" / "distill_study.json", row_key)
     out = Results(HERE / "results" / "distill_study.json", dict(meta, start=START))
     out.data["rows"] = rows
     out.save()

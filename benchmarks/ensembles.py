@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import torch
-from common import ASSETS, Results, corpus, ensure_gemma, ensure_smollm2, hardware, require_assets
+from common import ASSETS, Results, corpus, ensure_gemma, ensure_smollm2, hardware, read_parts, require_assets
 from evaluation import _bpb, _macro, fmt, languages, measure, pooled, shared_n, task_paired, texts_by_language
 from hypernet_zero_shot import target_spec
 
@@ -34,7 +34,6 @@ from zett.evaluate.stats import compare
 HERE = Path(__file__).parent
 RUNS = Path.home() / ".cache" / "zett-runs" / "ensembles"
 CHARS = 500
-MEMBERS = ("SmolLM2-135M", "Gemma-3-270M")
 
 
 def tuning_texts(docs: int) -> list[str]:
@@ -80,11 +79,10 @@ def run(args) -> None:
     models, tok = [], None
     for label, (path, net) in bases.items():
         model, base_tok = zett.load_model(str(path))
-        steps = args.self_distill_steps
         # the second member gets the first one's tokenizer: one vocabulary (a byte tokenizer carries its base's
         # special tokens, so two byte transfers would differ in those)
         target = target_spec(args.target) if tok is None else tok
-        new, tok = member(model, base_tok, target, net, args.stage, steps, runs / f"{name}-{label}")
+        new, tok = member(model, base_tok, target, net, args.stage, args.self_distill_steps, runs / f"{name}-{label}")
         models.append(new)
         if not res.has(member=label):
             t0 = time.perf_counter()
@@ -115,11 +113,7 @@ def run(args) -> None:
 
 
 def report(runs: Path = RUNS) -> None:
-    parts = sorted(runs.glob("*.json"))
-    if not parts:
-        raise SystemExit(f"no results under {runs}: run --target first")
-    rows = [r for p in parts for r in json.loads(p.read_text())["rows"]]
-    meta = json.loads(parts[0].read_text())["meta"]
+    rows, meta = read_parts(runs, HERE / "results" / "ensembles.json", lambda r: (r["target"], r["stage"], r["member"]))
     out = Results(HERE / "results" / "ensembles.json", meta)
     out.data["rows"] = rows
     out.save()

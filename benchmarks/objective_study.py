@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from common import ASSETS, Results, ensure_smollm2, hardware, require_assets, study_main
+from common import ASSETS, Results, ensure_smollm2, hardware, read_parts, require_assets, study_main
 from evaluation import _bpb, measure, texts_by_language
 from hypernet_zero_shot import target_spec
 from suite import sampled_targets
@@ -42,7 +42,7 @@ HERE = Path(__file__).parent
 RUNS = Path.home() / ".cache" / "zett-runs" / "objective-study"
 START = "smollm2-135m"  # the studies' starting network: leg 9 of its card, read from git (start_network)
 START_COMMIT = "1ca2dbcbf03d6d2ca8360cdac60edff302873304"
-START_ROWS = "hypernet@leg9"  # its rows in results/evaluation.json ("hypernet" while it was the shipped one)
+START_ROWS = "hypernet@leg9"  # its rows in results/evaluation.json
 ARMS = {
     "ntp": {"losses": {"sft": 1.0}},
     "alm1": {"losses": {"alm": 1.0}, "alm": {"tau": 1.0}},
@@ -117,13 +117,12 @@ def reference_rows(docs: int) -> list[dict]:
     rows = json.loads((HERE / "results" / "evaluation.json").read_text())["rows"]
     if REFERENCES.exists():
         rows += json.loads(REFERENCES.read_text())["rows"]
-    start = START_ROWS if any(r["method"] == START_ROWS for r in rows) else "hypernet"
     keep = [
         r
         for r in rows
-        if r["method"] in ("original", "fvt", start) and (r["method"] == "original" or r["target"] in TARGETS)
+        if r["method"] in ("original", "fvt", START_ROWS) and (r["method"] == "original" or r["target"] in TARGETS)
     ]
-    return [trimmed(dict(r, arm="shipped" if r["method"] == start else r["method"]), docs) for r in keep]
+    return [trimmed(dict(r, arm="shipped" if r["method"] == START_ROWS else r["method"]), docs) for r in keep]
 
 
 def start_network() -> Path:
@@ -240,23 +239,6 @@ def run_arm(args) -> None:
         print(f"{name} {target}: BPB {_bpb(res.data['rows'][-1]).value:.3f}", flush=True)
 
 
-def read_parts(runs: Path, published: Path) -> tuple[list[dict], dict]:
-    """Every arm's rows from the part files under ``runs``, then the rows of ``published`` (the committed results
-    file) that no part holds (part files are local, so a report on another machine keeps what was published),
-    and the meta of the first part (or of ``published``)."""
-    parts = sorted(runs.glob("*.json"))
-    rows = [r for p in parts for r in json.loads(p.read_text())["rows"]]
-    meta = json.loads(parts[0].read_text())["meta"] if parts else None
-    if published.exists():
-        old = json.loads(published.read_text())
-        keys = {row_key(r) for r in rows}
-        rows += [r for r in old["rows"] if row_key(r) not in keys]
-        meta = meta or old["meta"]
-    if not rows:
-        raise SystemExit(f"no arm results under {runs} or in {published}: run --arm first")
-    return rows, meta
-
-
 def row_key(row: dict) -> tuple:
     """What one row is a measurement of: arm, seed, language left out and target."""
     return row["arm"], row.get("seed", SEED), row.get("held_out"), row["target"]
@@ -265,7 +247,7 @@ def row_key(row: dict) -> tuple:
 def report() -> None:
     from objective_report import plot, table
 
-    rows, meta = read_parts(RUNS, HERE / "results" / "objective_study.json")
+    rows, meta = read_parts(RUNS, HERE / "results" / "objective_study.json", row_key)
     refs = reference_rows(meta["docs"])
     out = Results(HERE / "results" / "objective_study.json", dict(meta, start=START, targets=list(TARGETS)))
     out.data["rows"] = rows

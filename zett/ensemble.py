@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
+from .evaluate.tasks import cache_of, with_cache
+
 
 def _is_zero(keep: int | torch.Tensor) -> bool:
     return isinstance(keep, int) and keep == 0
@@ -66,8 +68,6 @@ class Ensemble(nn.Module):
         """Log of the weighted mean of the members' next-token probabilities. With ``use_cache`` the output holds
         an :class:`EnsembleCache` (one key/value cache per member), which a later call takes back as ``cache``
         (or ``past_key_values``), as a single model's cache."""
-        from .evaluate.tasks import cache_of, with_cache
-
         cache = cache if cache is not None else kwargs.get("past_key_values")
         logps, caches = [], []
         for k, m in enumerate(self.members):
