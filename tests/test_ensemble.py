@@ -60,6 +60,26 @@ def test_generate(byte_bpe):
     assert sampled.shape == greedy.shape
 
 
+def test_generate_with_caches_matches_the_mixture_rerun_on_the_whole_prefix(byte_bpe):
+    ens = zett.ensemble([tiny_llama(len(byte_bpe), seed=1), tiny_llama(len(byte_bpe), seed=2)], weights=[1, 2])
+    rows = [encode_text(byte_bpe, "hello there"), encode_text(byte_bpe, "world peace")]
+    ids = torch.tensor([r[: min(map(len, rows))] for r in rows])
+    expected = ids
+    with torch.no_grad():
+        for _ in range(6):
+            expected = torch.cat([expected, ens(expected).logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+    lengths = []
+    ens.members[0].register_forward_pre_hook(
+        lambda m, a, kw: lengths.append(kw["input_ids"].shape[1]), with_kwargs=True
+    )
+    assert torch.equal(ens.generate(ids, max_new_tokens=6), expected)
+    assert lengths == [ids.shape[1]] + [1] * 5  # the prompt once, then one token per step through the caches
+    # a token that ends every row stops generation there
+    eos = int(expected[0, ids.shape[1]])
+    stopped = ens.generate(ids[:1], max_new_tokens=6, eos_token_id=eos)
+    assert torch.equal(stopped, expected[:1, : ids.shape[1] + 1])
+
+
 def test_errors(byte_bpe, spm_bpe):
     with pytest.raises(ValueError, match="shared tokenizer"):
         zett.ensemble([tiny_llama(len(byte_bpe)), tiny_llama(len(spm_bpe))])

@@ -95,11 +95,13 @@ class Ensemble(nn.Module):
         eos_token_id: int | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Greedy or sampled continuation of ``input_ids`` [B, L] (no KV cache: for short samples)."""
+        """Greedy or sampled continuation of ``input_ids`` [B, L] (rows of equal length, no padding): the prompt
+        runs once, then one token per step through the members' key/value caches."""
         out = input_ids
         done = torch.zeros(out.shape[0], dtype=torch.bool, device=out.device)
-        for _ in range(max_new_tokens):
-            logits = self(out).logits[:, -1]
+        step = self(out, use_cache=True, logits_to_keep=1)
+        for i in range(max_new_tokens):
+            logits = step.logits[:, -1]
             if do_sample:
                 probs = (logits / max(temperature, 1e-6)).softmax(-1)
                 nxt = torch.multinomial(probs, 1, generator=generator)[:, 0]
@@ -109,8 +111,10 @@ class Ensemble(nn.Module):
                 nxt = torch.where(done, torch.full_like(nxt, eos_token_id), nxt)
                 done |= nxt == eos_token_id
             out = torch.cat([out, nxt[:, None]], dim=1)
-            if eos_token_id is not None and bool(done.all()):
+            if i + 1 == max_new_tokens or (eos_token_id is not None and bool(done.all())):
                 break
+            positions = torch.full_like(nxt[:, None], out.shape[1] - 1)
+            step = self(nxt[:, None], position_ids=positions, cache=cache_of(step), use_cache=True)
         return out
 
 
