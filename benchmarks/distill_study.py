@@ -24,7 +24,7 @@ import torch
 from common import ASSETS, Results, ensure_smollm2, hardware, read_parts, require_assets, study_main
 from evaluation import _bpb, _est, _macro, fmt, measure, pooled, shared_n, task_paired, texts_by_language
 from hypernet_zero_shot import target_spec
-from objective_study import CHARS, START, reference_rows, row_key, start_network
+from objective_study import CHARS, START, reference_rows, start_network
 
 import zett
 from zett.evaluate import load_tasks
@@ -43,16 +43,17 @@ ARMS = {
     "untied": {"untie_embeddings": True},
 }
 TARGETS = ("byte", "gemma3")
+STEPS = 100  # the arms' budget; a run with other --steps is its own row ("default, 700 steps")
 SAMPLES = 4  # chat answers shown per arm in the markdown
 
 
 def run_arm(args) -> None:
     require_assets()
     torch.set_num_threads(args.threads)
-    name = f"{args.target}-{args.arm}"
+    name = f"{args.target}-{args.arm}" + (f"-{args.steps}" if args.steps != STEPS else "")
     part = RUNS / f"{name}.json"
     res = Results(part, {"hardware": hardware(), "docs": args.docs, "chars": CHARS, "max_examples": args.max_examples})
-    if res.has(arm=args.arm, target=args.target):
+    if res.has(arm=args.arm, target=args.target, steps=args.steps):
         return print(f"{name}: measured already ({part})")
     model, tok = zett.load_model(ensure_smollm2())
     original = next(r for r in reference_rows(args.docs) if r["method"] == "original")
@@ -86,6 +87,11 @@ def run_arm(args) -> None:
     print(f"{name}: BPB {_bpb(res.data['rows'][-1]).value:.3f}", flush=True)
 
 
+def row_key(row: dict) -> tuple:
+    """What one row is a measurement of: arm, target and steps."""
+    return row["arm"], row["target"], row.get("steps", STEPS)
+
+
 def chat_chrf(row: dict):
     """chrF of the chat answers alone (the agreement's chat items), with its interval."""
     a = row.get("agreement", {})
@@ -109,12 +115,14 @@ def table(refs: list[dict], rows: list[dict], meta: dict) -> list[str]:
     original = next(r for r in refs if r["method"] == "original")
     above = [n for n, t in original["tasks"].items() if t["above_chance"]]
     n = shared_n(refs + rows, above)
-    steps = ", ".join(str(s) for s in sorted({r["steps"] for r in rows}))
     lines = [
-        f"Self-distillation after transfer with `{START}`, {steps} steps per arm (same texts, seed 3); "
+        f"Self-distillation after transfer with `{START}`, {STEPS} steps per arm unless its name says (same texts "
+        "in the same order, seed 3); "
         f"{meta['docs']} documents per language (first {meta['chars']} characters), {len(original['bpb'])} "
         f"languages; {len(above)} tasks where the original is above chance (first {min(n.values())} examples); "
-        f"agreement: 16 plain + 16 chat prompts; 95% intervals; {meta['hardware']}.",
+        "agreement: 16 plain + 16 chat prompts; 95% intervals. Machines: "
+        + "; ".join(f"{hw} ({', '.join(arms)})" for hw, arms in machines(rows).items())
+        + ".",
         "",
         "| target | arm | BPB | Δ vs zero-shot | Δ vs default | accuracy | Δ vs zero-shot | chrF | chat chrF "
         "| reference BPB | chat BPB | train s |",
@@ -126,8 +134,8 @@ def table(refs: list[dict], rows: list[dict], meta: dict) -> list[str]:
         if not arms:
             continue
         zero = dict(next(r for r in refs if r["arm"] == "shipped" and r["target"] == target), arm="zero-shot")
-        default = next((r for r in arms if r["arm"] == "default"), None)
-        for r in [zero] + sorted(arms, key=lambda r: r["arm"]):
+        default = next((r for r in arms if r["arm"] == "default" and r["steps"] == STEPS), None)
+        for r in [zero] + sorted(arms, key=lambda r: (r["arm"], r["steps"])):
             a = r.get("agreement", {})
             vs_default = default is not None and r in arms and r is not default
             cells = [
@@ -142,9 +150,9 @@ def table(refs: list[dict], rows: list[dict], meta: dict) -> list[str]:
                 fmt(_est(a, "chat_bpb")),
                 f"{r['train_s']:.0f}" if "train_s" in r else "",
             ]
-            lines.append(f"| {target} | {r['arm']} | " + " | ".join(cells) + " |")
+            lines.append(f"| {target} | {label(r)} | " + " | ".join(cells) + " |")
             chats = [s for s in a.get("samples", []) if s["chat"]][:SAMPLES]
-            samples += [(target, r["arm"], s) for s in chats]
+            samples += [(target, label(r), s) for s in chats]
     lines += ["", "`*`: the paired 95% interval of the difference excludes 0.", "", "Chat answers (greedy):", ""]
     lines += ["| target | arm | prompt | original | model |", "|---|---|---|---|---|"]
     for target, arm, s in samples:
@@ -153,12 +161,25 @@ def table(refs: list[dict], rows: list[dict], meta: dict) -> list[str]:
     return lines
 
 
+def label(row: dict) -> str:
+    """An arm's name in the tables: its name, and its steps where they are not the arms' budget."""
+    return row["arm"] + (f", {row['steps']} steps" if row.get("steps", STEPS) != STEPS else "")
+
+
+def machines(rows: list[dict]) -> dict[str, list[str]]:
+    """Each machine that measured rows, with the rows' target/arm labels."""
+    out: dict[str, list[str]] = {}
+    for r in rows:
+        out.setdefault(r.get("hardware", "not recorded"), []).append(f"{r['target']}/{label(r)}")
+    return out
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ⏎ ")
 
 
 def main() -> None:
-    study_main(__doc__, ARMS, 100, run_arm, report, target={"choices": TARGETS, "default": "byte"})
+    study_main(__doc__, ARMS, STEPS, run_arm, report, target={"choices": TARGETS, "default": "byte"})
 
 
 if __name__ == "__main__":
