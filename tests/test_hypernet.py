@@ -147,6 +147,7 @@ def test_every_shipped_network_loads_by_name_small_with_its_card_and_refuses_ano
     assert (net.config.base_vocab_size, net.config.embedding_dim, net.config.base_model) == (vocab, width, base)
     card = files["README.md"].read_text()
     assert card.startswith("---\n") and f"base_model: {base}" in card.split("---")[1]
+    assert f"# {name}: a zett hypernetwork" in card and f'hypernet="{name}"' in card  # its own name, not a run's
     assert "~/.cache" not in card.split("## Training", 1)[1].split("## Reproduce", 1)[0] and "zett-runs" not in card
     with pytest.raises(ValueError, match="trained for base model"):
         Hypernet.from_pretrained(name, tiny_llama(len(byte_bpe), seed=0), byte_bpe)
