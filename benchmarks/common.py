@@ -52,6 +52,7 @@ class Results:
 
     def __init__(self, path: Path, meta: dict):
         self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)  # a study's first rows may start its directory
         self.data = json.loads(path.read_text()) if path.exists() else {"meta": meta, "rows": []}
 
     def has(self, **key) -> bool:
