@@ -144,10 +144,10 @@ def table(refs: list[dict], rows: list[dict], meta: dict) -> list[str]:
                 fmt(compare(pooled(r), pooled(default)), sig=True) if vs_default else "",
                 fmt(_macro(task_paired(r, above, n))),
                 fmt(compare(task_paired(r, above, n), task_paired(zero, above, n)), sig=True) if r is not zero else "",
-                fmt(_est(a, "similarity_chrf")),
-                fmt(chat_chrf(r)),
-                fmt(_est(a, "reference_bpb")),
-                fmt(_est(a, "chat_bpb")),
+                fmt(_est(a, "similarity_chrf")) if "similarity_chrf" in a else "",
+                fmt(chat_chrf(r)) if chat_chrf(r) else "",  # rows scored before chat items were kept lack it
+                fmt(_est(a, "reference_bpb")) if "reference_bpb" in a else "",
+                fmt(_est(a, "chat_bpb")) if "chat_bpb" in a else "",
                 f"{r['train_s']:.0f}" if "train_s" in r else "",
             ]
             lines.append(f"| {target} | {label(r)} | " + " | ".join(cells) + " |")
