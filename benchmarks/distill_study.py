@@ -144,10 +144,10 @@ def table(refs: list[dict], rows: list[dict], meta: dict) -> list[str]:
                 fmt(compare(pooled(r), pooled(default)), sig=True) if vs_default else "",
                 fmt(_macro(task_paired(r, above, n))),
                 fmt(compare(task_paired(r, above, n), task_paired(zero, above, n)), sig=True) if r is not zero else "",
-                fmt(_est(a, "similarity_chrf")) if "similarity_chrf" in a else "",
-                fmt(chat_chrf(r)) if chat_chrf(r) else "",  # rows scored before chat items were kept lack it
-                fmt(_est(a, "reference_bpb")) if "reference_bpb" in a else "",
-                fmt(_est(a, "chat_bpb")) if "chat_bpb" in a else "",
+                _cell_of(_est(a, "similarity_chrf") if "similarity_chrf" in a else None),
+                _cell_of(chat_chrf(r)),  # rows scored without chat prompts (no chat template) have none
+                _cell_of(_est(a, "reference_bpb") if "reference_bpb" in a else None),
+                _cell_of(_est(a, "chat_bpb") if "chat_bpb" in a else None),
                 f"{r['train_s']:.0f}" if "train_s" in r else "",
             ]
             lines.append(f"| {target} | {label(r)} | " + " | ".join(cells) + " |")
@@ -172,6 +172,11 @@ def machines(rows: list[dict]) -> dict[str, list[str]]:
     for r in rows:
         out.setdefault(r.get("hardware", "not recorded"), []).append(f"{r['target']}/{label(r)}")
     return out
+
+
+def _cell_of(est) -> str:
+    """An estimate's table cell, empty where the row has none."""
+    return fmt(est) if est is not None else ""
 
 
 def _cell(text: str) -> str:
