@@ -178,7 +178,11 @@ def ensemble_part(args, res: Results) -> None:
             gemma,
             tok,
             base_tokenizer=gemma_tok,
-            distill=DistillConfig(steps=args.self_distill_steps, save_every=max(1, args.self_distill_steps // 2)),
+            distill=DistillConfig(
+                steps=args.self_distill_steps,
+                losses={"alm": 1.0, "sft": 1.0},
+                save_every=max(1, args.self_distill_steps // 2),
+            ),
             distill_data=mix,
             distill_run_dir=RUNS / f"gemma-{target}-selfdistill-{args.self_distill_steps}",
         )

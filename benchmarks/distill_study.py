@@ -1,6 +1,6 @@
 """Self-distillation after a transfer, recipe against recipe at equal budget, scored with zett.evaluate.
 
-    python benchmarks/distill_study.py --arm default --target byte [--steps 100 --docs 10 --max-examples 25]
+    python benchmarks/distill_study.py --arm sft --target byte [--steps 100 --docs 10 --max-examples 25]
     python benchmarks/distill_study.py --report      # results/distill_study.{json,md} from the arms' parts
 
 Each arm transfers SmolLM2-135M-Instruct with the shipped ``smollm2-135m`` network to ``--target`` (bytes, or a
@@ -32,18 +32,22 @@ from zett.evaluate.stats import compare, mean_estimate
 
 HERE = Path(__file__).parent
 RUNS = Path.home() / ".cache" / "zett-runs" / "distill-study"
+ALM_SFT = {"losses": {"alm": 1.0, "sft": 1.0}}  # DistillConfig's default until the study: ALM at tau 100 + SFT, 1:1
+CHAT = {"chat_prompts": "builtin", "chat_fraction": 0.5}
 ARMS = {
-    "default": {},
-    "default+chat": {"chat_prompts": "builtin", "chat_fraction": 0.5},
-    "sft": {"losses": {"sft": 1.0}},
+    "sft": {"losses": {"sft": 1.0}},  # DistillConfig's default
+    "sft+chat": {"losses": {"sft": 1.0}, **CHAT},
+    "alm100+sft": ALM_SFT,
+    "alm100+sft+chat": {**ALM_SFT, **CHAT},
     "alm5": {"losses": {"alm": 1.0}, "alm": {"tau": 5.0}},
     "alm100": {"losses": {"alm": 1.0}, "alm": {"tau": 100.0}},
     "alm5+sft": {"losses": {"alm": 1.0, "sft": 1.0}, "alm": {"tau": 5.0}, "balance": True},
     "alm5+sft+hidden": {"losses": {"alm": 1.0, "sft": 1.0}, "alm": {"tau": 5.0, "hidden_weight": 1.0}, "balance": True},
-    "untied": {"untie_embeddings": True},
+    "alm100+sft+untied": {**ALM_SFT, "untie_embeddings": True},
 }
+BASE = "sft"  # the arm every other is compared with: DistillConfig's default
 TARGETS = ("byte", "gemma3")
-STEPS = 100  # the arms' budget; a run with other --steps is its own row ("default, 700 steps")
+STEPS = 100  # the arms' budget; a run with other --steps is its own row ("sft, 700 steps")
 SAMPLES = 4  # chat answers shown per arm in the markdown
 
 
@@ -110,8 +114,8 @@ def report() -> None:
 
 
 def table(refs: list[dict], rows: list[dict], meta: dict) -> list[str]:
-    """Markdown: per target, the zero-shot row and every arm with paired differences to it and to the default
-    recipe (``*``: the 95% interval excludes 0), then the chat answers beside the original's."""
+    """Markdown: per target, the zero-shot row and every arm with paired differences to it and to ``BASE``, the
+    default recipe (``*``: the 95% interval excludes 0), then the chat answers beside the original's."""
     original = next(r for r in refs if r["method"] == "original")
     above = [n for n, t in original["tasks"].items() if t["above_chance"]]
     n = shared_n(refs + rows, above)
@@ -124,7 +128,7 @@ def table(refs: list[dict], rows: list[dict], meta: dict) -> list[str]:
         + "; ".join(f"{hw} ({', '.join(arms)})" for hw, arms in machines(rows).items())
         + ".",
         "",
-        "| target | arm | BPB | Δ vs zero-shot | Δ vs default | accuracy | Δ vs zero-shot | chrF | chat chrF "
+        f"| target | arm | BPB | Δ vs zero-shot | Δ vs {BASE} | accuracy | Δ vs zero-shot | chrF | chat chrF "
         "| reference BPB | chat BPB | train s |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -134,14 +138,14 @@ def table(refs: list[dict], rows: list[dict], meta: dict) -> list[str]:
         if not arms:
             continue
         zero = dict(next(r for r in refs if r["arm"] == "shipped" and r["target"] == target), arm="zero-shot")
-        default = next((r for r in arms if r["arm"] == "default" and r["steps"] == STEPS), None)
+        base = next((r for r in arms if r["arm"] == BASE and r["steps"] == STEPS), None)
         for r in [zero] + sorted(arms, key=lambda r: (r["arm"], r["steps"])):
             a = r.get("agreement", {})
-            vs_default = default is not None and r in arms and r is not default
+            vs_base = base is not None and r in arms and r is not base
             cells = [
                 fmt(_bpb(r)),
                 fmt(compare(pooled(r), pooled(zero)), sig=True) if r is not zero else "",
-                fmt(compare(pooled(r), pooled(default)), sig=True) if vs_default else "",
+                fmt(compare(pooled(r), pooled(base)), sig=True) if vs_base else "",
                 fmt(_macro(task_paired(r, above, n))),
                 fmt(compare(task_paired(r, above, n), task_paired(zero, above, n)), sig=True) if r is not zero else "",
                 _cell_of(_est(a, "similarity_chrf") if "similarity_chrf" in a else None),

@@ -3,7 +3,7 @@
     python benchmarks/suite.py [--quick] [--hypernet smollm2-135m|PATH] [--distill-steps 20]
 
 Quality: SmolLM2-135M transferred by each method (random, mean, FVT, the hypernetwork, and the hypernetwork
-followed by N steps of ALM self-distillation) to each target tokenizer (the real ones in
+followed by N steps of ALM + SFT self-distillation) to each target tokenizer (the real ones in
 ../shared/assets/tokenizers, bytes, Gemma-3's 262k vocabulary, two sampled Unigram tokenizers), with the original
 model for reference, scored by ``zett.evaluate`` (``evaluation.measure``): bits per byte on ``--docs`` held-out
 documents of every corpus language (95% bootstrap intervals), accuracy on the tasks of ../shared/assets/tasks
@@ -86,7 +86,9 @@ def quality(args, res: Results, model, tok, net, texts: dict[str, list[str]]) ->
             if method == "hypernet+alm":
                 run = Path(tempfile.mkdtemp(prefix="zett-suite-"))
                 kwargs.update(
-                    distill=zett.DistillConfig(steps=args.distill_steps, save_every=args.distill_steps),
+                    distill=zett.DistillConfig(
+                        steps=args.distill_steps, losses={"alm": 1.0, "sft": 1.0}, save_every=args.distill_steps
+                    ),
                     distill_data=train,
                     distill_run_dir=run,
                 )

@@ -8,7 +8,7 @@
   ``fused_adamw``: the step as it was), ``after`` is the defaults; both at ``--threads`` torch threads and, for
   ``--thread-rounds`` rounds, at each of ``--also-threads``. ``--recipes`` adds settings that change the training
   recipe (fewer negatives, a larger batch, both): their speed only, not an equivalent run.
-* ``distill``: ``zett.distill`` SmolLM2 -> bytes (FVT start), the DistillConfig defaults (ALM + SFT), same levers.
+* ``distill``: ``zett.distill`` SmolLM2 -> bytes (FVT start), ALM + SFT (1:1), same levers.
 * ``predict``: ``Hypernet.predict`` of the shipped network for llama2's and qwen3's vocabularies (rows that
   transfer copies skipped, as transfer runs it), in a fresh process each, with the library as it was at
   ``--before`` (``git archive``) and as it is, at each of ``--predict-threads``; the two outputs are compared,
@@ -178,7 +178,9 @@ def distill_part(model, tok, args, rows: list) -> None:
     texts = [t for lang in LANGS for t in corpus(lang, 50, split="train")]
     for name, levers, n_threads, r in settings(args, False):
         student, s_tok = zett.transfer(model, "byte", base_tokenizer=tok, method="fvt")
-        cfg = zett.DistillConfig(steps=args.distill_steps + 1, save_every=10_000, seed=r, **levers)
+        cfg = zett.DistillConfig(
+            steps=args.distill_steps + 1, losses={"alm": 1.0, "sft": 1.0}, save_every=10_000, seed=r, **levers
+        )
 
         def tokens_of(step, row, cfg=cfg, s_tok=s_tok):
             idx = step_indices(len(texts), cfg.batch_size, step - 1, cfg.seed)  # step k's batch is item k-1

@@ -136,6 +136,25 @@ def test_teacher_cache_gives_same_losses(setup):
     assert [m["loss"] for m in cached.metrics] == pytest.approx([m["loss"] for m in fresh.metrics], rel=1e-5)
 
 
+def test_the_default_recipe_is_next_token_and_runs_no_teacher(setup, monkeypatch):
+    from zett.training.teacher import Teacher
+
+    teacher, teacher_tok, fresh_student, student_tok = setup
+    calls = []
+    forward = Teacher.forward
+    monkeypatch.setattr(Teacher, "forward", lambda self, *a: calls.append(1) or forward(self, *a))
+    defaults = zett.DistillConfig()
+    assert defaults.losses == {"sft": 1.0} and defaults.trainable == "full"
+    cfg = zett.DistillConfig(steps=4, batch_size=4, max_length=48, lr=3e-3, warmup_steps=0)
+    result = zett.distill(fresh_student(), student_tok, teacher, teacher_tok, TEXTS, cfg, progress=False)
+    rows = [m for m in result.metrics if "loss" in m]
+    assert calls == [] and all("alm" not in m and m["loss"] == m["sft"] for m in rows)
+    assert rows[-1]["loss"] < rows[0]["loss"]
+    # the other tests' recipe (ALM + SFT) reads the teacher: the counter sees it
+    zett.distill(fresh_student(), student_tok, teacher, teacher_tok, TEXTS, config("full", steps=1), progress=False)
+    assert calls
+
+
 def test_uld_and_eval(setup, tmp_path):
     teacher, teacher_tok, fresh_student, student_tok = setup
     res = zett.distill(

@@ -40,7 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--max-docs", type=int, default=20)
     t.add_argument("--push-to-hub", metavar="REPO", help="also upload to this Hub model repo (created private)")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--distill-steps", type=int, default=0, help="continue with N steps of ALM self-distillation")
+    t.add_argument(
+        "--distill-steps",
+        type=int,
+        default=0,
+        help="continue with N steps of self-distillation (DistillConfig's defaults)",
+    )
     t.add_argument("--distill-data", help="JSONL/text file for --distill-steps")
     t.add_argument("--distill-config", help="YAML DistillConfig for --distill-steps (steps are overridden)")
     t.add_argument("--run-dir", help="checkpoint directory for --distill-steps (resumes when re-run)")

@@ -15,8 +15,10 @@ BLD_OPTIONS = ("method", "beam", "max_bytes", "head_size", "token_weight", "byte
 
 @dataclass
 class DistillConfig(YamlConfig):
-    """The defaults are the recipe behind ``--distill-steps``: the full model, ALM + SFT (1:1), lr 1e-4, 4 texts x
-    256 student tokens, 5 warm-up steps (benchmarks/distill_losses.py compares the losses)."""
+    """The defaults are the recipe behind ``--distill-steps``: the full model, the next-token loss (``sft``) on the
+    texts, lr 1e-4, 4 texts x 256 student tokens, 5 warm-up steps; the teacher is not run unless a loss reads it.
+    Other recipes (``alm``, ``uld``, ``bld``, balanced sums, ``chat_prompts``) are set here; docs/distillation.md
+    says which was measured against which (benchmarks/distill_study.py)."""
 
     steps: int = field(default=100, metadata={"help": "optimizer steps"})
     batch_size: int = field(default=4, metadata={"help": "texts per optimizer step (global, all processes)"})
@@ -42,7 +44,7 @@ class DistillConfig(YamlConfig):
     grad_clip: float = field(default=1.0, metadata={"help": "gradient norm clip (0 = off)"})
     warmup_steps: int = field(default=5, metadata={"help": "linear warm-up, then cosine decay to 10%"})
     losses: dict[str, float] = field(
-        default_factory=lambda: {"alm": 1.0, "sft": 1.0}, metadata={"help": "loss name -> weight: alm, sft, uld, bld"}
+        default_factory=lambda: {"sft": 1.0}, metadata={"help": "loss name -> weight: sft, alm, uld, bld"}
     )
     alm: dict[str, Any] = field(
         default_factory=dict,
