@@ -49,9 +49,10 @@ def transfer(
     (default: on, except hypernetwork transfers to bytes). The input model is
     left unchanged unless ``inplace=True``; dtype and device are kept.
 
-    ``distill``: a :class:`zett.DistillConfig` (or dict): continue with ALM
-    self-distillation on ``distill_data`` against the original model and its
-    tokenizer (the teacher), checkpointed in ``distill_run_dir`` if given.
+    ``distill``: a :class:`zett.DistillConfig` (or dict): continue with
+    self-distillation on ``distill_data``, the original model and its tokenizer
+    as the teacher (its defaults: the next-token loss alone, no teacher pass),
+    checkpointed in ``distill_run_dir`` if given.
     """
     if hypernet is not None:
         if method not in (None, "hypernet"):
