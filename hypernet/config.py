@@ -33,6 +33,9 @@ class HypernetConfig:
     num_fallback: int = 0
     fingerprint: str = ""
     library_version: str = field(default="")
+    # scripts of the training text's letters (hypernet.scripts); tokens of other scripts get FVT rows.
+    # None: not recorded (networks saved before it was), every token gets the network's rows
+    training_scripts: list[str] | None = None
 
     def __post_init__(self) -> None:
         if self.hidden_size % self.num_heads:

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,7 @@ from .embeddings import Embeddings, base_embeddings
 from .files import atomic_dir
 from .hub import SHIPPED_DIR, TAGS, WEIGHTS_NAME, default_card, load_weights, push_folder, resolve, shipped
 from .predictors.fvt import bag_mean
+from .scripts import fallback_tokens
 
 __all__ = [
     "CONFIG_NAME",
@@ -46,6 +49,9 @@ __all__ = [
     "resolve",
     "shipped",
 ]
+
+
+log = logging.getLogger(__name__)
 
 
 def fingerprint(emb: Embeddings) -> str:
@@ -218,11 +224,13 @@ class Hypernet(nn.Module, ModelHubMixin, library_name="zett", tags=list(TAGS)):
         skip: torch.Tensor | None = None,
         batch_size: int = 4096,
         matches: tuple[torch.Tensor, torch.Tensor] | None = None,
+        script_fallback: bool | Sequence[str] = True,
     ) -> Embeddings:
         """Embeddings for every id of ``target_tokenizer``. ``skip``: bool [V] of rows the caller overwrites
         (copies): they get FVT rows without running the network. Special tokens get the base's own rows
         where a matching special exists (SPEC §4.1). ``matches``: the caller's ``exact_matches(target, base)``
-        (specials included), whose rows get the base's rows, so it is not computed again here."""
+        (specials included), whose rows get the base's rows, so it is not computed again here.
+        ``script_fallback``: which tokens get FVT rows instead (:func:`hypernet.scripts.fallback_tokens`)."""
         if not self.is_bound:
             raise RuntimeError("hypernetwork has no base model bound; call .bind(base_model, base_tokenizer)")
         from .overlap import exact_matches
@@ -232,6 +240,10 @@ class Hypernet(nn.Module, ModelHubMixin, library_name="zett", tags=list(TAGS)):
         run = network_rows(vocab)
         if skip is not None:
             run &= ~skip.cpu()
+        fallback = fallback_tokens(vocab.forms, self.config.training_scripts, script_fallback) & run
+        if fallback.any():
+            log.info("%d tokens hold letters of scripts the network did not train on: FVT rows", int(fallback.sum()))
+        run &= ~fallback
         out = self.fvt(pieces)
         idx = run.nonzero()[:, 0]
         if len(idx):

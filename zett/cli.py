@@ -34,6 +34,13 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--method", default=None, help="embedding predictor: fvt (default), mean, random, hypernet")
     t.add_argument("--hypernet", help="hypernetwork: directory, shipped name or Hub id (implies --method hypernet)")
     t.add_argument("--no-copy-overlap", action="store_true", help="predict shared tokens instead of copying them")
+    t.add_argument(
+        "--script-fallback",
+        default="auto",
+        metavar="auto|off|SCRIPT,...",
+        help="which tokens a hypernetwork leaves to FVT: auto (default: those of scripts it never trained on), "
+        "off, or the tokens of the named scripts only (e.g. HANGUL)",
+    )
     t.add_argument("--out", required=True, help="output directory (must be empty unless --overwrite)")
     t.add_argument("--overwrite", action="store_true")
     t.add_argument("--eval-texts", help="JSONL/text file: measure BPB of the result and put it in the card")
@@ -165,6 +172,7 @@ def _transfer(args: argparse.Namespace) -> None:
         distill=distill,
         distill_data=args.distill_data,
         distill_run_dir=args.run_dir,
+        script_fallback=_script_fallback(args.script_fallback),
     )
     bpb = bits_per_byte(new, tok, texts) if texts else None
     out = export(
@@ -267,6 +275,12 @@ def _distill(args: argparse.Namespace) -> None:
         card={"distill_steps": result.steps, "method": "distill"},
     )
     print(f"wrote {out} after {result.steps} steps" + (f" (eval BPB {last:.4f})" if last is not None else ""))
+
+
+def _script_fallback(value: str) -> bool | list[str]:
+    if value in ("auto", "off"):
+        return value == "auto"
+    return [s.strip().upper() for s in value.split(",") if s.strip()]
 
 
 def _train_hypernet(args: argparse.Namespace) -> None:

@@ -37,6 +37,7 @@ def transfer(
     eos_token: str | None = None,
     seed: int = 0,
     distill_run_dir: Any = None,
+    script_fallback: bool | list[str] = True,
 ) -> tuple[Any, Any]:
     """Return ``(model, tokenizer)`` where ``model`` speaks ``tokenizer``.
 
@@ -48,6 +49,10 @@ def transfer(
     ``hypernet``). ``copy_overlap``: copy rows of tokens the base has too
     (default: on, except hypernetwork transfers to bytes). The input model is
     left unchanged unless ``inplace=True``; dtype and device are kept.
+    ``script_fallback`` (hypernetwork transfers): tokens holding letters of a
+    script the hypernetwork's training text lacked get FVT rows (logged);
+    ``False`` predicts them with the network too; a list of script names
+    (``["HANGUL"]``) gives FVT rows to those scripts' tokens only.
 
     ``distill``: a :class:`zett.DistillConfig` (or dict): continue with
     self-distillation on ``distill_data``, the original model and its tokenizer
@@ -79,9 +84,11 @@ def transfer(
         # a hypernetwork predicts byte rows itself (with copying, bytes would equal FVT); see docs/transfer.md
         copy_overlap = not (method == "hypernet" and byte_target)
     t_ids, b_ids = exact_matches(target, base_tok, normal=copy_overlap, rows=emb.input.shape[0])  # copied rows
-    kwargs = (
-        {"hypernet": hypernet, "copy_overlap": copy_overlap, "matches": (t_ids, b_ids)} if method == "hypernet" else {}
-    )
+    kwargs = {}
+    if method == "hypernet":
+        kwargs = dict(
+            hypernet=hypernet, copy_overlap=copy_overlap, matches=(t_ids, b_ids), script_fallback=script_fallback
+        )
     predictor = get_predictor(method, seed=seed, **kwargs)
     log.info("predicting %d embeddings with %s", len(target), method)
     predicted = predictor.predict(model, base_tok, target)

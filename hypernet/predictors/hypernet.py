@@ -15,15 +15,24 @@ class HypernetPredictor:
 
     ``copy_overlap``: rows the transfer copies from the base anyway are not run through the network.
     ``matches``: the transfer's ``exact_matches(target, base, normal=copy_overlap)``, so it runs once per transfer.
+    ``script_fallback``: which tokens get FVT rows (:func:`hypernet.scripts.fallback_tokens`).
     """
 
-    def __init__(self, hypernet: Any = None, copy_overlap: bool = True, seed: int = 0, matches: Any = None):
+    def __init__(
+        self,
+        hypernet: Any = None,
+        copy_overlap: bool = True,
+        seed: int = 0,
+        matches: Any = None,
+        script_fallback: Any = True,
+    ):
         if hypernet is None:
             raise ValueError(
                 "method='hypernet' needs hypernet= (a path, a shipped name such as 'smollm2-135m', "
                 "a Hub id, or a Hypernet object)"
             )
         self.hypernet, self.copy_overlap, self.matches = hypernet, copy_overlap, matches
+        self.script_fallback = script_fallback
 
     def predict(self, base_model: Any, base_tokenizer: Any, target_tokenizer: Any) -> Embeddings:
         import torch
@@ -43,4 +52,4 @@ class HypernetPredictor:
             skip = torch.zeros(len(target_tokenizer), dtype=torch.bool)
             skip[t_ids] = True
         net.eval()
-        return net.predict(target_tokenizer, skip=skip, matches=self.matches)
+        return net.predict(target_tokenizer, skip=skip, matches=self.matches, script_fallback=self.script_fallback)

@@ -30,7 +30,7 @@ from ..training import Runtime, StepCallback, checkpoint_step
 from .card import parent_card, this_machine
 from .config import HypernetTrainConfig
 from .data import HypernetBatches
-from .inputs import eval_texts, evaluate_hypernet, tokens_seen, training_texts
+from .inputs import eval_texts, evaluate_hypernet, tokens_seen, trained_scripts, training_texts
 from .objective import HypernetObjective
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ def train_hypernet(
         init_weights(net, cfg.init_from, base_model, run if procs.is_main_process else None)
     first = rt.attach(net)
     texts, startup = training_texts(cfg, base_tok)
+    net.config.training_scripts = trained_scripts(cfg)  # saved with the network: predict's fallback
     evals = eval_texts(cfg)
     real = {name: load_tokenizer(name, base=base_tok) for name in cfg.real_tokenizers}
     dataset = HypernetBatches(

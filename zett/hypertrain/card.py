@@ -295,6 +295,7 @@ def export_hypernet(
 
     from ..models import load_model
     from . import eval_texts, evaluate_hypernet
+    from .inputs import trained_scripts
 
     run = Path(run).expanduser()
     if not (run / "hypernet").exists():
@@ -307,6 +308,8 @@ def export_hypernet(
         raise ValueError(f"{run} is at step {done} of {cfg.steps}: re-run train-hypernet to finish it first")
     net = Hypernet.from_pretrained(run / "hypernet")
     fvt = None
+    if net.config.training_scripts is None:  # a run of a version that did not record them
+        net.config.training_scripts = trained_scripts(cfg)
     if compare_fvt:
         spec = Path(cfg.base_model).expanduser()
         model, tok = load_model(spec if spec.exists() else cfg.base_model)

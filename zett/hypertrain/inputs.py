@@ -24,6 +24,20 @@ def training_texts(cfg: HypernetTrainConfig, base_tok: Any) -> tuple[list[str], 
     return text_spans(base_tok, raw, cfg.max_length), [raw[i][:2000] for i in order]
 
 
+def trained_scripts(cfg: HypernetTrainConfig) -> list[str]:
+    """The scripts of the training data (:func:`hypernet.scripts.text_scripts`) and of ``init_from``'s training
+    text when its config records them: what the network has been trained on, leg after leg."""
+    from hypernet.config import read_config
+    from hypernet.hub import resolve
+    from hypernet.model import CONFIG_NAME
+    from hypernet.scripts import text_scripts
+
+    scripts = set(text_scripts(read_texts(cfg.data)))
+    if cfg.init_from:
+        scripts |= set(read_config(resolve(cfg.init_from) / CONFIG_NAME).training_scripts or ())
+    return sorted(scripts)
+
+
 def eval_texts(cfg: HypernetTrainConfig) -> dict[str, list[str]]:
     """The held-out texts of the evaluations by group (e.g. language), ``eval_docs`` each; {} without
     ``eval_data``. A glob makes a group per file, named by the file name up to its first dot."""
