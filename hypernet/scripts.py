@@ -9,12 +9,15 @@ count, so digits, punctuation and symbols never decide.
 
 from __future__ import annotations
 
+import logging
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 
 import numpy as np
 import torch
+
+log = logging.getLogger(__name__)
 
 MIN_LETTERS = 1000  # letters of a script the training text must hold for the script to count as seen ...
 MIN_SHARE = 0.001  # ... or this share of its letters, when that is fewer
@@ -64,7 +67,7 @@ def text_scripts(texts: Iterable[str], min_letters: int = MIN_LETTERS, min_share
 
 def unseen_script_tokens(forms: Sequence[bytes], scripts: Iterable[str]) -> torch.Tensor:
     """Bool per token: its surface form holds a letter of a script outside ``scripts`` (partial UTF-8 sequences,
-    such as single bytes, hold no letter)."""
+    such as single bytes, hold no letter; ASCII tokens never count)."""
     known = set(scripts) | {""}
     return _tokens(forms, lambda found: bool(found - known))
 
@@ -87,8 +90,18 @@ def fallback_tokens(
             return torch.zeros(len(forms), dtype=torch.bool)
         return unseen_script_tokens(forms, training_scripts)
     if isinstance(script_fallback, str):
-        raise TypeError(f"script_fallback takes a list of script names, e.g. [{script_fallback!r}]")
-    return script_tokens(forms, script_fallback or ())
+        raise TypeError(
+            f"script_fallback takes True, False or a list of script names such as ['HANGUL'], not {script_fallback!r}"
+        )
+    names = [str(name).upper() for name in script_fallback or ()]
+    out = script_tokens(forms, names)
+    if names and not out.any():
+        log.warning(
+            "no token holds a letter of %s; script names are the first word of Unicode letter names (HANGUL, "
+            "ARABIC, HIRAGANA, ...)",
+            ", ".join(names),
+        )
+    return out
 
 
 def _tokens(forms: Sequence[bytes], test: Callable[[set[str]], bool]) -> torch.Tensor:

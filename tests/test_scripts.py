@@ -1,6 +1,7 @@
 """FVT rows for tokens of scripts the hypernetwork's training text lacked (hypernet.scripts, Hypernet.predict)."""
 
 import json
+import logging
 import sys
 
 import pytest
@@ -40,7 +41,7 @@ def net_and_base(byte_bpe):
     return trained_like(Hypernet.for_base(model, byte_bpe, HypernetConfig(**SMALL))), model, byte_bpe
 
 
-def test_predict_gives_fvt_rows_to_unseen_scripts_only(net_and_base, spm_bpe):
+def test_predict_gives_fvt_rows_to_unseen_scripts_only(net_and_base, spm_bpe, caplog):
     net, model, tok = net_and_base
     forms = vocabulary(spm_bpe).forms
     unseen = torch.tensor([any(0x3040 <= ord(c) <= 0x30FF for c in f.decode("utf-8", "ignore")) for f in forms])
@@ -63,6 +64,9 @@ def test_predict_gives_fvt_rows_to_unseen_scripts_only(net_and_base, spm_bpe):
     assert torch.allclose(named[~cyrillic], everywhere[~cyrillic], atol=1e-6)
     with pytest.raises(TypeError, match="list of script names"):
         net.predict(spm_bpe, script_fallback="CYRILLIC")
+    with caplog.at_level(logging.WARNING, logger="hypernet.scripts"):
+        net.predict(spm_bpe, script_fallback=["cyrilic"])  # a typo: it names no token's script
+    assert "no token holds a letter of CYRILIC" in caplog.text
     # through transfer and its off switch
     on, _ = zett.transfer(model, spm_bpe, base_tokenizer=tok, hypernet=net)
     off, _ = zett.transfer(model, spm_bpe, base_tokenizer=tok, hypernet=net, script_fallback=False)
