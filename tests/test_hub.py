@@ -30,6 +30,7 @@ FIELDS = (
     "num_fallback",
     "fingerprint",
     "library_version",
+    "training_scripts",
 )
 
 
