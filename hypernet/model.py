@@ -90,6 +90,7 @@ class Hypernet(nn.Module, ModelHubMixin, library_name="zett", tags=list(TAGS)):
         self.decomposer: Decomposer | None = None
         self.base_tokenizer: Any = None
         self.source = ""  # where it was loaded from (recorded in transferred models' cards)
+        self.fallback_rows = 0  # tokens the last predict() left to FVT (scripts it did not train on)
 
     # -- construction, binding -------------------------------------------------------------------------------
 
@@ -241,6 +242,7 @@ class Hypernet(nn.Module, ModelHubMixin, library_name="zett", tags=list(TAGS)):
         if skip is not None:
             run &= ~skip.cpu()
         fallback = fallback_tokens(vocab.forms, self.config.training_scripts, script_fallback) & run
+        self.fallback_rows = int(fallback.sum())
         if fallback.any():
             log.info("%d tokens hold letters of scripts the network did not train on: FVT rows", int(fallback.sum()))
         run &= ~fallback

@@ -73,6 +73,8 @@ def test_predict_gives_fvt_rows_to_unseen_scripts_only(net_and_base, spm_bpe, ca
     w_on, w_off = on.get_input_embeddings().weight, off.get_input_embeddings().weight
     differs = ~torch.isclose(w_on, w_off, atol=1e-6).all(1)
     assert differs.any() and not differs[~unseen].any()
+    # the model's config (and so its card) records how many rows were left to FVT
+    assert on.config.zett["script_fallback_rows"] == int(differs.sum()) and off.config.zett["script_fallback_rows"] == 0
 
 
 def test_the_scripts_are_saved_and_loaded_with_the_network(tmp_path, net_and_base):

@@ -55,6 +55,7 @@ def model_card(model: Any, tokenizer: Any, *, bpb: dict | float | None = None, e
         "method": info.get("method", "unknown"),
         "hypernetwork": info.get("hypernet", "none"),
         "copied rows": info.get("copied_rows", "n/a"),
+        "FVT rows for scripts the hypernetwork did not train on": info.get("script_fallback_rows", "n/a"),
         "distillation steps": info.get("distill_steps", 0),
     }
     lines += [f"| {k} | {v} |" for k, v in fields.items()]

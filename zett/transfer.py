@@ -105,6 +105,7 @@ def transfer(
     }
     if method == "hypernet":
         out.config.zett["hypernet"] = _hypernet_label(hypernet)
+        out.config.zett["script_fallback_rows"] = predictor.fallback_rows
     if distill is not None:
         from .distill import distill as run_distill
 

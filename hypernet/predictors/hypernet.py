@@ -52,4 +52,6 @@ class HypernetPredictor:
             skip = torch.zeros(len(target_tokenizer), dtype=torch.bool)
             skip[t_ids] = True
         net.eval()
-        return net.predict(target_tokenizer, skip=skip, matches=self.matches, script_fallback=self.script_fallback)
+        out = net.predict(target_tokenizer, skip=skip, matches=self.matches, script_fallback=self.script_fallback)
+        self.fallback_rows = net.fallback_rows  # rows left to FVT (scripts the network did not train on)
+        return out
