@@ -72,8 +72,9 @@ def train_hypernet(
     if cfg.init_from and not checkpoint_step(run):  # every process loads it; the main one records it
         init_weights(net, cfg.init_from, base_model, run if procs.is_main_process else None)
     first = rt.attach(net)
-    texts, startup = training_texts(cfg, base_tok)
-    net.config.training_scripts = trained_scripts(cfg)  # saved with the network: predict's fallback
+    texts, startup, whole = training_texts(cfg, base_tok)
+    net.config.training_scripts = trained_scripts(cfg, whole)  # saved with the network: predict's fallback
+    del whole
     evals = eval_texts(cfg)
     real = {name: load_tokenizer(name, base=base_tok) for name in cfg.real_tokenizers}
     dataset = HypernetBatches(

@@ -17,22 +17,24 @@ from .config import HypernetTrainConfig
 from .data import text_spans
 
 
-def training_texts(cfg: HypernetTrainConfig, base_tok: Any) -> tuple[list[str], list[str]]:
-    """(the training texts cut to ``max_length`` base tokens, the texts that fill the sampler's first window)."""
+def training_texts(cfg: HypernetTrainConfig, base_tok: Any) -> tuple[list[str], list[str], list[str]]:
+    """(the training texts cut to ``max_length`` base tokens, the texts that fill the sampler's first window,
+    the training texts whole)."""
     raw = read_texts(cfg.data)
     order = np.random.default_rng(cfg.seed).permutation(len(raw))[: cfg.startup_texts]
-    return text_spans(base_tok, raw, cfg.max_length), [raw[i][:2000] for i in order]
+    return text_spans(base_tok, raw, cfg.max_length), [raw[i][:2000] for i in order], raw
 
 
-def trained_scripts(cfg: HypernetTrainConfig) -> list[str]:
-    """The scripts of the training data (:func:`hypernet.scripts.text_scripts`) and of ``init_from``'s training
-    text when its config records them: what the network has been trained on, leg after leg."""
+def trained_scripts(cfg: HypernetTrainConfig, texts: list[str] | None = None) -> list[str]:
+    """The scripts of the training data (:func:`hypernet.scripts.text_scripts`; ``texts``: the data when the caller
+    has read it already) and of ``init_from``'s training text when its config records them: what the network has
+    been trained on, leg after leg."""
     from hypernet.config import read_config
     from hypernet.hub import resolve
     from hypernet.model import CONFIG_NAME
     from hypernet.scripts import text_scripts
 
-    scripts = set(text_scripts(read_texts(cfg.data)))
+    scripts = set(text_scripts(read_texts(cfg.data) if texts is None else texts))
     if cfg.init_from:
         scripts |= set(read_config(resolve(cfg.init_from) / CONFIG_NAME).training_scripts or ())
     return sorted(scripts)
