@@ -17,6 +17,9 @@ def test_example_config_is_valid(path):
         assert {"student", "teacher", "data", "out"} <= set(spec)
         config = zett.DistillConfig.from_dict(spec["config"])
         assert config.steps > 0 and config.mixed_precision != "bf16"  # bf16 is emulated (slow) on most CPUs
+    elif "--distill-config" in path.read_text():  # a DistillConfig for zett transfer --distill-config
+        config = zett.DistillConfig.from_yaml(path)
+        assert config.mixed_precision != "bf16" and config.chat_prompts in (None, "builtin")
     else:
         config = zett.HypernetTrainConfig.from_yaml(path)
         assert config.steps > 0
