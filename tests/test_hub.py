@@ -293,4 +293,10 @@ def test_a_trained_hypernetworks_card_has_front_matter(tmp_path):
         "tags": ["zett", "hypernetwork", "tokenizer-transfer"],
     }
     assert "\n# tiny-hn: a zett hypernetwork for org/tiny\n" in card
+    assert "- steps: 1 of 1 in the last leg, in one session" in card
+    resumed = {"step": 1, "loss": 2.0, "seconds": 2.0, "lr": 1e-4, "student_tokens_seen": 100}  # the clock restarted
+    with open(run / "metrics.jsonl", "a") as fh:
+        fh.write(json.dumps(resumed) + "\n")
+    card = hypernet_card(run, name="tiny-hn", base_model="org/tiny")
+    assert "in the last leg, over 2 sessions (resumed from checkpoints)" in card
     assert "base_model" not in front(hypernet_card(run, name="tiny-hn", base_model="/models/tiny.gguf"))

@@ -226,8 +226,12 @@ def hypernet_card(
         f"real ones ({', '.join(cfg.real_tokenizers)}) with p={cfg.p_real}, bytes with p={cfg.p_byte}",
         f"- objective (last leg): {objective}; lr {cfg.lr:g}, warm-up {cfg.warmup_steps}, cosine to 10%, "
         f"batch {cfg.batch_size} texts x {cfg.max_length} base tokens, {cfg.negatives} negatives",
-        f"- steps: {facts['steps']:,} of {cfg.steps:,} in the last leg, over {facts['sessions']} session(s) "
-        "(resumed from checkpoints)"
+        f"- steps: {facts['steps']:,} of {cfg.steps:,} in the last leg, "
+        + (
+            "in one session"
+            if facts["sessions"] == 1
+            else f"over {facts['sessions']} sessions (resumed from checkpoints)"
+        )
         + (
             f"; resumed with a longer `steps` after step {', '.join(f'{s:,}' for s in restarts)}"
             " (the cosine schedule restarted there at the longer horizon)"
