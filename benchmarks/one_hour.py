@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 from common import ASSETS, Results, ensure_smollm2, hardware, read_parts, require_assets
-from distill_study import chat_chrf
+from distill_study import _cell, _cell_of, chat_chrf
 from evaluation import _bpb, _est, _macro, fmt, measure, pooled, shared_n, task_paired, texts_by_language
 from hypernet_zero_shot import target_spec
 
@@ -61,6 +61,12 @@ def shown(cmd: list[str]) -> str:
     return text.replace(str(HERE.parent) + "/", "").replace(str(Path.home()), "~")
 
 
+def original_row() -> dict:
+    """The original's row of results/evaluation.json: which tasks it is above chance on."""
+    rows = json.loads((HERE / "results" / "evaluation.json").read_text())["rows"]
+    return next(r for r in rows if r["method"] == "original")
+
+
 def seconds_per_step(run_dir: Path) -> float | None:
     """Training seconds per step from the run's metrics (the last step's clock over its steps)."""
     path = run_dir / "metrics.jsonl"
@@ -87,8 +93,7 @@ def run(args) -> None:
     command_s = time.perf_counter() - t0
     model, tok = zett.load_model(out)
     original, original_tok = zett.load_model(ensure_smollm2())
-    refs = json.loads((HERE / "results" / "evaluation.json").read_text())["rows"]
-    above_chance = next(r for r in refs if r["method"] == "original")["tasks"]
+    above_chance = original_row()["tasks"]
     tasks = [t for t in load_tasks(ASSETS / "tasks") if above_chance[t.name]["above_chance"]]
     t0 = time.perf_counter()
     texts = texts_by_language(args.docs, CHARS)
@@ -112,10 +117,7 @@ def report() -> None:
     out = Results(HERE / "results" / "one_hour.json", meta)
     out.data["rows"] = rows
     out.save()
-    original = next(
-        r for r in json.loads((HERE / "results" / "evaluation.json").read_text())["rows"] if r["method"] == "original"
-    )
-    text = "\n".join(table(rows, original, meta)) + "\n"
+    text = "\n".join(table(rows, original_row(), meta)) + "\n"
     (HERE / "results" / "one_hour.md").write_text(text, encoding="utf-8")
     print(text)
 
@@ -149,9 +151,9 @@ def table(rows: list[dict], original: dict, meta: dict) -> list[str]:
                 fmt(_macro(task_paired(r, above, n))),
                 fmt(compare(task_paired(r, above, n), task_paired(zero, above, n)), sig=True) if paired else "",
                 fmt(_est(a, "similarity_chrf")),
-                fmt(chat_chrf(r)) if chat_chrf(r) is not None else "",
+                _cell_of(chat_chrf(r)),
                 fmt(_est(a, "reference_bpb")),
-                fmt(_est(a, "chat_bpb")) if "chat_bpb" in a else "",
+                _cell_of(_est(a, "chat_bpb") if "chat_bpb" in a else None),
                 f"{r['step_s']:.2f}" if r.get("step_s") else "",
                 f"{r['command_s']:.0f}",
             ]
@@ -169,9 +171,7 @@ def table(rows: list[dict], original: dict, meta: dict) -> list[str]:
     ]
     for target, steps, s in answers:
         cells = [s["prompt"], s["reference"], s["model"]]
-        lines.append(
-            f"| {target} | {steps} | " + " | ".join(c.replace("|", "\\|").replace("\n", " ⏎ ") for c in cells) + " |"
-        )
+        lines.append(f"| {target} | {steps} | " + " | ".join(_cell(c) for c in cells) + " |")
     return lines
 
 

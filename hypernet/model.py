@@ -244,7 +244,7 @@ class Hypernet(nn.Module, ModelHubMixin, library_name="zett", tags=list(TAGS)):
         fallback = fallback_tokens(vocab.forms, self.config.training_scripts, script_fallback) & run
         self.fallback_rows = int(fallback.sum())
         if fallback.any():
-            log.info("%d tokens hold letters of scripts the network did not train on: FVT rows", int(fallback.sum()))
+            log.info("%d tokens hold letters of scripts the network did not train on: FVT rows", self.fallback_rows)
         run &= ~fallback
         out = self.fvt(pieces)
         idx = run.nonzero()[:, 0]
