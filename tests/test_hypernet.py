@@ -157,7 +157,7 @@ def test_every_shipped_network_loads_by_name_small_with_its_card_and_refuses_ano
     ("name", "configs"),
     [
         ("smollm2-135m", [f"hypernet_smollm2{s}.yaml" for s in ("", "_anneal", "_anneal2", "_alm")]),
-        ("gemma-3-270m", [f"hypernet_gemma3_270m{s}.yaml" for s in ("", "_leg2", "_leg3", "_leg4")]),
+        ("gemma-3-270m", [f"hypernet_gemma3_270m{s}.yaml" for s in ("", "_leg2", "_leg3", "_leg4", "_leg5")]),
     ],
 )
 def test_the_example_configs_are_the_shipped_networks_legs(name, configs):
